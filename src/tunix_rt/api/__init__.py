@@ -1,0 +1,1 @@
+"""HTTP API: create_app(settings) wires routers; routes/<resource>.py implement them."""

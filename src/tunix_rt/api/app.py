@@ -1,0 +1,60 @@
+"""create_app(settings): wires the context, middleware, error handlers and routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from tunix_rt import __version__
+from tunix_rt.api import errors as api_errors
+from tunix_rt.api import spa
+from tunix_rt.api.auth import TokenAuthMiddleware
+from tunix_rt.api.context import AppContext
+from tunix_rt.api.metrics import Metrics
+from tunix_rt.api.middleware import MetricsMiddleware
+from tunix_rt.api.routes import ROUTERS
+from tunix_rt.db import engine as db_engine
+from tunix_rt.db import migrate
+from tunix_rt.runs.notify import Hub
+from tunix_rt.settings import Settings
+from tunix_rt.worker import service
+
+
+def create_app(settings: Settings, *, embedded_workers: int = 0, migrate_db: bool = True) -> FastAPI:
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if migrate_db:
+            await migrate.upgrade_database(settings.database_url)
+        settings.artifacts.mkdir(parents=True, exist_ok=True)
+        engine = db_engine.create_engine(settings.database_url)
+        hub = Hub()
+        ctx = AppContext(
+            settings=settings,
+            engine=engine,
+            sessions=db_engine.create_session_factory(engine),
+            hub=hub,
+            metrics=metrics,
+        )
+        app.state.ctx = ctx
+        await hub.start(settings.database_url)
+        await service.start_server_services(ctx, embedded_workers=embedded_workers)
+        try:
+            yield
+        finally:
+            await service.stop_server_services(ctx)
+            await hub.stop()
+            await engine.dispose()
+
+    app = FastAPI(title="tunix-rt", version=__version__, lifespan=lifespan)
+    api_errors.install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    spa.mount_spa(app)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    if settings.api_token:
+        app.add_middleware(TokenAuthMiddleware, token=settings.api_token)
+    return app

@@ -1,0 +1,20 @@
+"""The root Typer app; each resource registers its own sub-app here."""
+
+from __future__ import annotations
+
+import typer
+
+from tunix_rt.cli import datasets, db, runs, server, traces
+
+app = typer.Typer(
+    name="tunix-rt",
+    help="tunix-rt: reasoning traces to trained models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+server.register(app)
+app.add_typer(db.app, name="db")
+app.add_typer(traces.app, name="traces")
+app.add_typer(datasets.app, name="datasets")
+app.add_typer(runs.app, name="runs")
