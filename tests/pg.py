@@ -100,8 +100,14 @@ def _start_temporary_cluster() -> tuple[PgServer | None, str]:
         return None, f"initdb failed: {res.stderr.strip()[:300]}"
     res = subprocess.run(
         [
-            pg_ctl, "-D", str(data), "-w", "-l", str(cluster / "log"),
-            "-o", f"-p {port} -k {cluster} -c listen_addresses=127.0.0.1 -c fsync=off",
+            pg_ctl,
+            "-D",
+            str(data),
+            "-w",
+            "-l",
+            str(cluster / "log"),
+            "-o",
+            f"-p {port} -k {cluster} -c listen_addresses=127.0.0.1 -c fsync=off",
             "start",
         ],
         capture_output=True,

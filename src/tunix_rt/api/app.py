@@ -22,7 +22,9 @@ from tunix_rt.settings import Settings
 from tunix_rt.worker import service
 
 
-def create_app(settings: Settings, *, embedded_workers: int = 0, migrate_db: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings, *, embedded_workers: int = 0, migrate_db: bool = True
+) -> FastAPI:
     metrics = Metrics()
 
     @asynccontextmanager

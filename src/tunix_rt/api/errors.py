@@ -19,7 +19,9 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     out = []
     for err in exc.errors():
         loc = [str(p) for p in err.get("loc", ())]
-        out.append({"field": ".".join(loc), "message": err.get("msg", "invalid"), "type": err.get("type")})
+        out.append(
+            {"field": ".".join(loc), "message": err.get("msg", "invalid"), "type": err.get("type")}
+        )
     return out
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tunix_rt.cli import datasets, db, runs, server, traces
+from tunix_rt.cli import datasets, db, demo, runs, server, traces, worker
 
 app = typer.Typer(
     name="tunix-rt",
@@ -14,6 +14,8 @@ app = typer.Typer(
     add_completion=False,
 )
 server.register(app)
+worker.register(app)
+demo.register(app)
 app.add_typer(db.app, name="db")
 app.add_typer(traces.app, name="traces")
 app.add_typer(datasets.app, name="datasets")

@@ -152,7 +152,9 @@ class Run(Base):
 class RunEvent(Base):
     __tablename__ = "run_events"
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
     run_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False
     )
@@ -171,7 +173,9 @@ class RunLogChunk(Base):
 
     __tablename__ = "run_log_chunks"
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
     run_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False
     )
@@ -211,4 +215,6 @@ class RunArtifact(Base):
     manifest: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
-    __table_args__ = (UniqueConstraint("run_id", "relpath", name="uq_run_artifacts_run_id_relpath"),)
+    __table_args__ = (
+        UniqueConstraint("run_id", "relpath", name="uq_run_artifacts_run_id_relpath"),
+    )

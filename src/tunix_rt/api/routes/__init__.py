@@ -2,6 +2,24 @@
 
 from fastapi import APIRouter
 
-from tunix_rt.api.routes import health
+from tunix_rt.api.routes import (
+    artifacts,
+    datasets,
+    health,
+    run_logs,
+    run_views,
+    runs,
+    traces,
+    tunix,
+)
 
-ROUTERS: list[APIRouter] = [health.router]
+ROUTERS: list[APIRouter] = [
+    health.router,
+    traces.router,
+    datasets.router,
+    tunix.router,
+    runs.router,
+    run_views.router,
+    run_logs.router,
+    artifacts.router,
+]

@@ -1,0 +1,7 @@
+"""Routes: run_logs."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

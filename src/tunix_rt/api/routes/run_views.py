@@ -1,0 +1,7 @@
+"""Routes: run_views."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

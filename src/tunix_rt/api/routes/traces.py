@@ -1,0 +1,7 @@
+"""Routes: traces."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,10 @@
+"""`tunix-rt demo`."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `demo` command to the root app."""
+    return None
