@@ -1,4 +1,4 @@
-"""Apply Alembic migrations programmatically (used by `tunix-rt serve` and `tunix-rt db upgrade`)."""
+"""Apply Alembic migrations programmatically (`tunix-rt serve`, `tunix-rt db upgrade`)."""
 
 from __future__ import annotations
 

@@ -112,7 +112,7 @@ class Hub:
                         return
 
                 await conn.add_listener(CHANNEL, _on_notify)
-                conn.add_termination_listener(lambda _c: lost.set())
+                conn.add_termination_listener(lambda _c, ev=lost: ev.set())
                 # A reconnect may have missed notices: wake everyone to re-read.
                 self.publish_local(Notice("reconnected", None))
                 for sub in list(self._subs):
