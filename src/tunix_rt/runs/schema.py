@@ -1,0 +1,203 @@
+"""Run shapes on the wire: the request a user submits and the records the API returns."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from tunix_rt.db import models
+from tunix_rt.db.types import utcnow
+from tunix_rt.runs import states
+
+PRESET_MODELS = ("tiny", "small")
+MODEL_FAMILIES = ("gemma3", "qwen3", "qwen2", "llama3")
+MODEL_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._\-]{0,63}$")
+MAX_TIMEOUT_S = 7 * 24 * 3600
+MAX_PATH_CHARS = 4096
+
+
+class RunRequest(BaseModel):
+    """What a user submits to POST /api/tunix/run. Everything but dataset_key is optional."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    dataset_key: str = Field(min_length=1, max_length=300)
+    model_id: str = Field(default="tiny", max_length=64)
+    model_path: str | None = Field(default=None, min_length=1, max_length=MAX_PATH_CHARS)
+    dry_run: bool = False
+    learning_rate: float | None = Field(default=None, gt=0, le=1)
+    num_epochs: int | None = Field(default=None, ge=1, le=1000)
+    max_steps: int | None = Field(default=None, ge=1, le=1_000_000)
+    batch_size: int | None = Field(default=None, ge=1, le=4096)
+    max_seq_length: int | None = Field(default=None, ge=8, le=32768)
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    save_every_steps: int | None = Field(default=None, ge=1, le=1_000_000)
+    keep_checkpoints: int | None = Field(default=None, ge=1, le=100)
+    lora_rank: int | None = Field(default=None, ge=1, le=512)
+    lora_alpha: float | None = Field(default=None, gt=0, le=1e6)
+    warmup_fraction: float | None = Field(default=None, ge=0, lt=1)
+    eval_max_examples: int | None = Field(default=None, ge=0, le=100_000)
+    eval_max_new_tokens: int | None = Field(default=None, ge=1, le=4096)
+    timeout_s: int | None = Field(default=None, ge=1, le=MAX_TIMEOUT_S)
+    priority: int = Field(default=0, ge=-1000, le=1000)
+    max_attempts: int | None = Field(default=None, ge=1, le=20)
+
+    @field_validator("model_id")
+    @classmethod
+    def _check_model_id(cls, value: str) -> str:
+        if not MODEL_ID_RE.match(value):
+            raise ValueError("model_id must be lowercase letters, digits, '.', '_' or '-'")
+        if value in PRESET_MODELS:
+            return value
+        family = value.split("-", 1)[0]
+        if family not in MODEL_FAMILIES or "-" not in value:
+            raise ValueError(
+                f"model_id must be one of {', '.join(PRESET_MODELS)} or "
+                f"<family>-<size> with family in {', '.join(MODEL_FAMILIES)}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _check_model_path(self) -> RunRequest:
+        if self.model_id not in PRESET_MODELS and not self.model_path:
+            raise ValueError(f"model_path is required for model_id {self.model_id!r}")
+        return self
+
+
+class EvalSummaryOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    exact_match: float | None = None
+    format_ok: float | None = None
+    n: int | None = None
+
+
+class RunRowOut(BaseModel):
+    """A run as listed (no request, no output tails)."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    run_id: uuid.UUID
+    status: str
+    mode: str
+    dataset_key: str
+    model_id: str
+    dry_run: bool
+    priority: int
+    attempt: int
+    max_attempts: int
+    worker_id: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_s: float | None
+    exit_code: int | None
+    error: str | None
+    last_step: int | None
+    max_steps: int | None
+    log_lines: int
+    log_dropped_lines: int
+    eval: EvalSummaryOut | None
+    retry_of: uuid.UUID | None
+
+    @classmethod
+    def fields_from_model(cls, run: models.Run) -> dict[str, Any]:
+        request = run.request or {}
+        result = run.result or {}
+        max_steps = result.get("max_steps", request.get("max_steps"))
+        duration: float | None = None
+        if run.started_at is not None:
+            end = run.finished_at
+            if end is None and run.status in states.ACTIVE:
+                end = utcnow()
+            if end is not None:
+                duration = max(0.0, (end - run.started_at).total_seconds())
+        retry_of = request.get("retry_of")
+        return {
+            "run_id": run.id,
+            "status": run.status,
+            "mode": run.mode,
+            "dataset_key": run.dataset_key,
+            "model_id": run.model_id,
+            "dry_run": run.dry_run,
+            "priority": run.priority,
+            "attempt": run.attempt,
+            "max_attempts": run.max_attempts,
+            "worker_id": run.worker_id,
+            "created_at": run.created_at,
+            "started_at": run.started_at,
+            "finished_at": run.finished_at,
+            "duration_s": duration,
+            "exit_code": run.exit_code,
+            "error": run.error,
+            "last_step": run.last_step,
+            "max_steps": int(max_steps) if max_steps is not None else None,
+            "log_lines": run.log_lines,
+            "log_dropped_lines": run.log_dropped_lines,
+            "eval": EvalSummaryOut.model_validate(run.eval) if run.eval else None,
+            "retry_of": uuid.UUID(str(retry_of)) if retry_of else None,
+        }
+
+    @classmethod
+    def from_model(cls, run: models.Run) -> RunRowOut:
+        return cls(**RunRowOut.fields_from_model(run))
+
+
+class RunOut(RunRowOut):
+    """A run in full (GET /api/tunix/runs/{id}, POST responses)."""
+
+    request: dict[str, Any]
+    stdout_tail: str
+    stderr_tail: str
+
+    @classmethod
+    def from_model(cls, run: models.Run) -> RunOut:
+        request = {k: v for k, v in (run.request or {}).items() if k != "retry_of"}
+        return cls(
+            **RunRowOut.fields_from_model(run),
+            request=request,
+            stdout_tail=run.stdout_tail,
+            stderr_tail=run.stderr_tail,
+        )
+
+
+class RunStatusOut(BaseModel):
+    run_id: uuid.UUID
+    status: str
+    attempt: int
+    last_step: int | None
+    updated_at: datetime
+
+    @classmethod
+    def from_model(cls, run: models.Run) -> RunStatusOut:
+        return cls(
+            run_id=run.id,
+            status=run.status,
+            attempt=run.attempt,
+            last_step=run.last_step,
+            updated_at=run.updated_at,
+        )
+
+
+class RunEventOut(BaseModel):
+    from_status: str | None
+    to_status: str
+    reason: str | None
+    attempt: int
+    worker_id: str | None
+    created_at: datetime
+
+    @classmethod
+    def from_model(cls, event: models.RunEvent) -> RunEventOut:
+        return cls(
+            from_status=event.from_status,
+            to_status=event.to_status,
+            reason=event.reason,
+            attempt=event.attempt,
+            worker_id=event.worker_id,
+            created_at=event.created_at,
+        )
