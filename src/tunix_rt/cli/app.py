@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tunix_rt.cli import datasets, db, demo, runs, server, traces, worker
+from tunix_rt.cli import datasets, db, demo, output, runs, server, traces, worker
 
 app = typer.Typer(
     name="tunix-rt",
@@ -13,6 +13,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+app.callback()(output.root_options)
 server.register(app)
 worker.register(app)
 demo.register(app)

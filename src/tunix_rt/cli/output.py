@@ -59,3 +59,14 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
 
     return wrapper
+
+
+def root_options(
+    verbose_flag: bool = typer.Option(
+        False, "--verbose", "-v", help="Show the full traceback on errors."
+    ),
+) -> None:
+    """Options of the root command (registered by cli/app.py as the app callback)."""
+    if verbose_flag:
+        # Commands read this through verbose(); the env also reaches child processes.
+        os.environ["TUNIX_RT_VERBOSE"] = "1"

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import typer
 import uvicorn
 
-from tunix_rt.cli.output import command, console, fail
-from tunix_rt.settings import load_settings
+from tunix_rt.cli.output import command, console, err_console, fail
+from tunix_rt.settings import Settings, load_settings
+
+READY_TIMEOUT_S = 120.0
+READY_POLL_S = 0.2
 
 
 def register(app: typer.Typer) -> None:
@@ -20,6 +26,9 @@ def serve(
     workers: int = typer.Option(1, "--workers", min=0, help="Embedded workers (0 disables)."),
     insecure: bool = typer.Option(
         False, "--insecure", help="Allow a non-loopback bind without TUNIX_RT_API_TOKEN."
+    ),
+    demo: bool = typer.Option(
+        False, "--demo", help="On an empty home, run the demo (traces, dataset, tiny run)."
     ),
 ) -> None:
     """Migrate the database and serve the API and UI (with an embedded worker)."""
@@ -38,7 +47,60 @@ def serve(
         )
     app = create_app(settings, embedded_workers=workers)
     console.print(
-        f"tunix-rt serving on http://{settings.host}:{settings.port} "
-        f"({settings.database_kind}, {workers} embedded worker(s))"
+        f"tunix-rt serving on [bold]{local_url(settings)}[/bold] "
+        f"({settings.database_kind}, {workers} embedded worker(s)); Ctrl-C stops it",
+        highlight=False,
     )
+    if demo:
+        if workers == 0:
+            err_console.print("[yellow]--demo with --workers 0: the demo run waits for a worker")
+        # A daemon thread: it talks to this server over HTTP like any client and dies with it.
+        threading.Thread(target=run_demo_when_ready, args=(settings,), daemon=True).start()
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+
+
+def local_url(settings: Settings) -> str:
+    """The URL a browser or client on this machine uses (wildcard binds map to loopback)."""
+    host = settings.host
+    if host in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "[::1]"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
+
+
+def run_demo_when_ready(settings: Settings) -> None:
+    """Wait for the server to answer; on a home without traces run the demo flow against it."""
+    from tunix_rt.cli import demo as demo_cli
+    from tunix_rt.cli.client import ApiError, Client
+
+    with Client(local_url(settings)) as client:
+        if settings.api_token:
+            client.http.headers["Authorization"] = f"Bearer {settings.api_token}"
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            try:
+                client.get_json("/api/health")
+                break
+            except ApiError:
+                if time.monotonic() > deadline:
+                    err_console.print("[red]demo: the server did not come up; skipped[/red]")
+                    return
+                time.sleep(READY_POLL_S)
+        try:
+            if client.get_json("/api/traces", params={"limit": 1})["data"]:
+                console.print(
+                    "[dim]demo skipped: this home already has traces "
+                    f"(open {client.base}, or run `tunix-rt demo` for another run)[/dim]",
+                    highlight=False,
+                )
+                return
+            console.print("[bold]empty home: running the demo[/bold]")
+            demo_cli.run_demo(client, out=console, notice=err_console)
+        except ApiError as exc:
+            err_console.print(f"[red]demo failed:[/red] {exc.message}", highlight=False)
+        except Exception as exc:  # the thread must not take the server down with a traceback
+            err_console.print(f"[red]demo failed:[/red] {exc!r}", highlight=False)
+        console.print(f"still serving on [bold]{client.base}[/bold]; Ctrl-C stops it")

@@ -65,6 +65,12 @@ class RunRequest(BaseModel):
     def _check_model_path(self) -> RunRequest:
         if self.model_id not in PRESET_MODELS and not self.model_path:
             raise ValueError(f"model_path is required for model_id {self.model_id!r}")
+        if self.max_steps is not None and self.num_epochs is not None:
+            raise ValueError("give max_steps or num_epochs, not both")
+        if self.lora_rank is not None and self.model_id in PRESET_MODELS:
+            raise ValueError("lora_rank needs a pretrained model (model_id <family>-<size>)")
+        if self.lora_alpha is not None and self.lora_rank is None:
+            raise ValueError("lora_alpha needs lora_rank")
         return self
 
 

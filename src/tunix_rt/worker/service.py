@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
+import logging
+
 from tunix_rt.api.context import AppContext
+from tunix_rt.worker.attempt import WorkerContext
+from tunix_rt.worker.loop import Worker, make_worker_id
+from tunix_rt.worker.reaper import Reaper
+from tunix_rt.worker.telemetry import QueueTelemetry
+
+log = logging.getLogger(__name__)
 
 
 async def start_server_services(ctx: AppContext, *, embedded_workers: int) -> None:
     """Start embedded workers and the reaper; they are appended to ctx.services."""
-    # Filled in by the queue/worker module.
-    return None
+    wctx = WorkerContext(settings=ctx.settings, sessions=ctx.sessions, hub=ctx.hub)
+    telemetry = QueueTelemetry()
+    try:
+        await telemetry.init_baseline(ctx)
+    except Exception as exc:  # the database may be down at start; counters start at zero
+        log.warning("metrics baseline unavailable: %s", exc)
+    ctx.metrics_refreshers.append(telemetry.refresh)
+    reaper = Reaper(wctx)
+    reaper.start()
+    ctx.services.append(reaper)
+    for index in range(embedded_workers):
+        worker = Worker(wctx, worker_id=make_worker_id(index))
+        worker.start()
+        ctx.services.append(worker)
 
 
 async def stop_server_services(ctx: AppContext) -> None:

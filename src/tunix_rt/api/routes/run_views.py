@@ -1,7 +1,125 @@
-"""Routes: run_views."""
+"""Routes: the run registry read side (list, record, status, events, metrics, eval) and delete."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import shutil
+import uuid
+from typing import Annotated, Any, Literal
 
-router = APIRouter()
+import anyio
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel
+
+from tunix_rt import errors
+from tunix_rt.api.deps import Context, Session
+from tunix_rt.runs import downloads, queue, registry
+from tunix_rt.runs.notify import Notice
+from tunix_rt.runs.schema import RunEventOut, RunOut, RunRowOut, RunStatusOut
+
+router = APIRouter(prefix="/api/tunix/runs", tags=["runs"])
+
+# Mirrors runs.states.STATUSES (a test keeps them equal).
+StatusName = Literal[
+    "pending", "running", "cancel_requested", "completed", "failed", "cancelled", "timeout"
+]
+
+
+class Pagination(BaseModel):
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+class RunList(BaseModel):
+    data: list[RunRowOut]
+    pagination: Pagination
+
+
+class RunEventList(BaseModel):
+    data: list[RunEventOut]
+
+
+class MetricPoint(BaseModel):
+    name: str
+    step: int
+    value: float
+
+
+class MetricList(BaseModel):
+    data: list[MetricPoint]
+
+
+@router.get("", response_model=RunList)
+async def list_runs(
+    session: Session,
+    limit: Annotated[int, Query(ge=1, le=registry.MAX_LIST_LIMIT)] = 20,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    status: StatusName | None = None,
+    dataset_key: Annotated[str | None, Query(max_length=300)] = None,
+    mode: Literal["async", "sync"] | None = None,
+) -> RunList:
+    filters = registry.RunFilters(status=status, dataset_key=dataset_key, mode=mode)
+    rows, has_more = await registry.list_runs(session, limit=limit, offset=offset, filters=filters)
+    next_offset = offset + limit if has_more else None
+    return RunList(
+        data=rows, pagination=Pagination(limit=limit, offset=offset, next_offset=next_offset)
+    )
+
+
+@router.get("/{run_id}", response_model=RunOut)
+async def read_run(run_id: uuid.UUID, session: Session) -> RunOut:
+    return await registry.read_run(session, run_id)
+
+
+@router.get("/{run_id}/status", response_model=RunStatusOut)
+async def read_run_status(run_id: uuid.UUID, session: Session) -> RunStatusOut:
+    return await registry.read_status(session, run_id)
+
+
+@router.get("/{run_id}/events", response_model=RunEventList)
+async def list_run_events(run_id: uuid.UUID, session: Session) -> RunEventList:
+    await registry.ensure_run_exists(session, run_id)
+    events = await registry.list_events(session, run_id)
+    return RunEventList(data=[event for _id, event in events])
+
+
+@router.get("/{run_id}/metrics", response_model=MetricList)
+async def list_run_metrics(
+    run_id: uuid.UUID,
+    session: Session,
+    name: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    after_step: Annotated[int | None, Query(ge=-1, le=2**31 - 1)] = None,
+    limit: Annotated[int, Query(ge=1, le=registry.MAX_METRIC_POINTS)] = (
+        registry.MAX_METRIC_POINTS
+    ),
+) -> MetricList:
+    await registry.ensure_run_exists(session, run_id)
+    rows = await registry.list_metrics(
+        session, run_id, name=name, after_step=after_step, limit=limit
+    )
+    return MetricList(data=[MetricPoint(name=n, step=s, value=v) for n, s, v in rows])
+
+
+@router.get("/{run_id}/eval")
+async def read_run_eval(run_id: uuid.UUID, ctx: Context, session: Session) -> dict[str, Any]:
+    await registry.ensure_run_exists(session, run_id)
+    await session.close()  # release the connection before file I/O
+    return await anyio.to_thread.run_sync(registry.read_eval, ctx.settings.artifacts, run_id)
+
+
+@router.delete("/{run_id}", status_code=204)
+async def delete_run(run_id: uuid.UUID, ctx: Context, session: Session) -> Response:
+    """Delete a terminal run: rows first (committed), then its artifact directory."""
+    await queue.delete_run(session, run_id)
+    await session.commit()
+    ctx.hub.publish_local(Notice("status", str(run_id)))
+    run_dir = downloads.run_directory(ctx.settings.artifacts, run_id)
+    # run_id is a parsed UUID, so run_dir is a direct child of the artifact root; a symlink
+    # planted there is unlinked, never followed.
+    if run_dir.is_symlink():
+        run_dir.unlink()
+    elif run_dir.exists():
+        await anyio.to_thread.run_sync(lambda: shutil.rmtree(run_dir, ignore_errors=True))
+    if run_dir.exists():
+        raise errors.Conflict(f"run {run_id} deleted but its files could not all be removed")
+    return Response(status_code=204)

@@ -1,7 +1,148 @@
-"""Routes: traces."""
+"""Routes: traces (store, bulk import, generate, list, read, score, compare, delete)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import itertools
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
 
-router = APIRouter()
+from fastapi import APIRouter, Body, Query, Response
+from pydantic import AfterValidator, BaseModel
+
+from tunix_rt.api.deps import Context, Session
+from tunix_rt.traces import batch, compare, generators, scoring, store
+from tunix_rt.traces.body_limit import MAX_BATCH_TRACES, BodyLimitRoute
+from tunix_rt.traces.schema import (
+    BatchCreated,
+    GenerateRequest,
+    GenerateResult,
+    Pagination,
+    Score,
+    ScoreRequest,
+    Trace,
+    TraceComparison,
+    TraceCreated,
+    TracePayload,
+    TraceSummary,
+    check_query_time,
+)
+
+router = APIRouter(tags=["traces"], route_class=BodyLimitRoute)
+GENERATE_CHUNK = 5_000
+
+QueryTime = Annotated[datetime | None, Query(), AfterValidator(check_query_time)]
+
+
+class TracePage(BaseModel):
+    data: list[TraceSummary]
+    pagination: Pagination
+
+
+@router.post("/api/traces", status_code=201, response_model=TraceCreated)
+async def create_trace(payload: TracePayload, session: Session, ctx: Context) -> TraceCreated:
+    (trace_id,) = await store.insert_traces(session, [payload])
+    await session.commit()
+    ctx.metrics.traces_ingested.inc()
+    row = await store.read_trace_row(session, trace_id)
+    return TraceCreated(id=row.id, created_at=row.created_at, trace_version=row.trace_version)
+
+
+BATCH_BODY_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": MAX_BATCH_TRACES,
+                    "items": {"$ref": "#/components/schemas/TracePayload"},
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/api/traces/batch",
+    status_code=201,
+    response_model=BatchCreated,
+    openapi_extra=BATCH_BODY_SCHEMA,
+)
+async def create_trace_batch(
+    items: Annotated[list[Any], Body(min_length=1, max_length=MAX_BATCH_TRACES)],
+    session: Session,
+    ctx: Context,
+) -> BatchCreated:
+    """Store up to 10,000 traces in one transaction; one invalid item rejects them all."""
+    payloads = batch.validate_batch(items, ctx.settings.trace_max_bytes)
+    ids = await store.insert_traces(session, payloads)
+    await session.commit()
+    ctx.metrics.traces_ingested.inc(len(ids))
+    return BatchCreated(created=len(ids), ids=ids)
+
+
+@router.post("/api/traces/generate", status_code=201, response_model=GenerateResult)
+async def generate_traces(body: GenerateRequest, session: Session, ctx: Context) -> GenerateResult:
+    """Generate and store traces in chunks (bounded memory), committed together."""
+    created = 0
+    traces = generators.iter_traces(body.task, body.count, body.seed)
+    while payloads := list(itertools.islice(traces, GENERATE_CHUNK)):
+        created += len(await store.insert_traces(session, payloads))
+    await session.commit()
+    ctx.metrics.traces_ingested.inc(created)
+    return GenerateResult(created=created, task=body.task, seed=body.seed)
+
+
+@router.get("/api/traces", response_model=TracePage)
+async def list_traces(
+    session: Session,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    source: Annotated[str | None, Query(max_length=255)] = None,
+    task: Annotated[str | None, Query(max_length=255)] = None,
+    created_after: QueryTime = None,
+    created_before: QueryTime = None,
+) -> TracePage:
+    rows = await store.list_traces(
+        session,
+        limit=limit + 1,
+        offset=offset,
+        source=source,
+        task=task,
+        created_after=created_after,
+        created_before=created_before,
+    )
+    more = len(rows) > limit
+    return TracePage(
+        data=rows[:limit],
+        pagination=Pagination(
+            limit=limit, offset=offset, next_offset=offset + limit if more else None
+        ),
+    )
+
+
+@router.get("/api/traces/compare", response_model=TraceComparison)
+async def compare_traces(base: uuid.UUID, other: uuid.UUID, session: Session) -> TraceComparison:
+    return await compare.compare_traces(session, base, other)
+
+
+@router.get("/api/traces/{trace_id}", response_model=Trace)
+async def read_trace(trace_id: uuid.UUID, session: Session) -> Trace:
+    return await compare.read_trace(session, trace_id)
+
+
+@router.delete("/api/traces/{trace_id}", status_code=204)
+async def delete_trace(trace_id: uuid.UUID, session: Session) -> Response:
+    await store.delete_trace(session, trace_id)
+    await session.commit()
+    return Response(status_code=204)
+
+
+@router.post("/api/traces/{trace_id}/score", status_code=201, response_model=Score)
+async def score_trace(trace_id: uuid.UUID, body: ScoreRequest, session: Session) -> Score:
+    score = await scoring.score_trace(session, trace_id, body.criteria)
+    await session.commit()
+    return score

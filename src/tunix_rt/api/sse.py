@@ -1,0 +1,210 @@
+"""The live log stream of one run as Server-Sent Events.
+
+Each connection replays the run's status history and metric points, then sends log lines
+after `since_seq`, then follows the run until it is terminal and ends with `end`.
+
+How it waits: a round reads the database in a short session (no connection is held while
+idle), sends what is new, then waits on the notify hub for this run with a bounded timeout
+and re-reads. On PostgreSQL notices arrive by LISTEN/NOTIFY from any process; on SQLite only
+in-process writers notify, so the timeout is short there (a poll) until a `log` notice proves
+an in-process writer exists. Notices are hints: every wake re-reads by seq, so duplicated or
+lost notices never duplicate or lose a line.
+
+Ordering invariant for `end`: after a round observes a terminal status, the stream drains
+the log table once more in a fresh session (a new snapshot, read after the status) before
+sending `end`. The worker flushes every line before the final transition, so nothing
+committed before the terminal status can be missed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from tunix_rt import errors
+from tunix_rt.api.context import AppContext
+from tunix_rt.runs import logstream, registry, states
+
+SQLITE_POLL_S = 0.15
+NOTIFY_RECHECK_S = 1.0
+METRIC_RECHECK_S = 1.0
+METRIC_PAGE_ROWS = 5_000
+RETRY_MS = 1_000
+
+log = logging.getLogger(__name__)
+
+
+def format_event(event: str, data: Any, event_id: int | None = None) -> str:
+    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=str)
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {body}\n\n"
+
+
+class EventStreamResponse(StreamingResponse):
+    """StreamingResponse that always watches for the client going away.
+
+    Starlette skips the disconnect listener for ASGI spec >= 2.4 and only notices a gone
+    client at the next send; an idle stream would then hold its subscription until the next
+    heartbeat. Here the stream is cancelled (and its generator closed) the moment the
+    client disconnects, whatever the server's spec version.
+    """
+
+    def __init__(self, content: AsyncIterator[str], headers: dict[str, str]) -> None:
+        super().__init__(content, media_type="text/event-stream", headers=headers)
+        self._content = content
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async with anyio.create_task_group() as group:
+
+            async def run_stream() -> None:
+                try:
+                    await self.stream_response(send)
+                except OSError:
+                    pass  # the client went away mid-send
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        await self._content.aclose()  # type: ignore[attr-defined]
+                    group.cancel_scope.cancel()
+
+            group.start_soon(run_stream)
+            await self.listen_for_disconnect(receive)
+            group.cancel_scope.cancel()
+
+
+@dataclass
+class _Cursor:
+    last_seq: int
+    last_event_id: int = 0
+    last_step: int | None = None
+    status_key: tuple[str, int] | None = None
+    status: str | None = None
+    metrics_checked_at: float = 0.0
+    chunks: list[str] = field(default_factory=list)
+
+
+async def _read_status(ctx: AppContext, run_id: uuid.UUID, cur: _Cursor) -> bool:
+    """Send new status events; False when the run no longer exists."""
+    async with ctx.sessions() as session:
+        try:
+            status = await registry.read_status(session, run_id)
+        except errors.NotFound:
+            return False
+        key = (status.status, status.attempt)
+        if key != cur.status_key:
+            for event_id, event in await registry.list_events(
+                session, run_id, after_id=cur.last_event_id
+            ):
+                cur.last_event_id = event_id
+                data = {"status": event.to_status, "attempt": event.attempt, "reason": event.reason}
+                cur.chunks.append(format_event("status", data))
+            cur.status_key = key
+        cur.status = status.status
+    return True
+
+
+async def _read_metrics(ctx: AppContext, run_id: uuid.UUID, cur: _Cursor) -> None:
+    cur.metrics_checked_at = time.monotonic()
+    while True:
+        async with ctx.sessions() as session:
+            rows = await registry.list_metrics(
+                session, run_id, after_step=cur.last_step, limit=METRIC_PAGE_ROWS
+            )
+        full = len(rows) == METRIC_PAGE_ROWS
+        if full and rows[0][1] != rows[-1][1]:
+            # The page may have cut the last step's values in half: keep it for the next page.
+            last = rows[-1][1]
+            rows = [r for r in rows if r[1] != last]
+        steps: dict[int, dict[str, float]] = {}
+        for name, step, value in rows:
+            steps.setdefault(step, {})[name] = value
+        for step, values in steps.items():
+            cur.chunks.append(format_event("metric", {"step": step, "values": values}))
+            cur.last_step = step
+        if not full:
+            return
+
+
+async def _read_logs(ctx: AppContext, run_id: uuid.UUID, cur: _Cursor) -> bool:
+    """Queue one page of log lines; True when more may be waiting."""
+    async with ctx.sessions() as session:
+        page = await logstream.read_lines_after(session, run_id, cur.last_seq)
+    if page.dropped:
+        first = page.lines[0].seq
+        data = {"dropped": page.dropped, "resume_seq": first}
+        cur.chunks.append(format_event("truncated", data))
+    for line in page.lines:
+        line_data = {"seq": line.seq, "stream": line.stream, "text": line.text}
+        cur.chunks.append(format_event("log", line_data, event_id=line.seq))
+    if page.last_seq is not None:
+        cur.last_seq = page.last_seq
+    return len(page.lines) == logstream.PAGE_LINES
+
+
+def _take(cur: _Cursor) -> str:
+    text = "".join(cur.chunks)
+    cur.chunks.clear()
+    return text
+
+
+async def stream_run(ctx: AppContext, run_id: uuid.UUID, since_seq: int) -> AsyncIterator[str]:
+    """The event stream of one run (the route has already checked that the run exists)."""
+    heartbeat_s = ctx.settings.sse_heartbeat_s
+    is_sqlite = ctx.settings.database_kind == "sqlite"
+    wait_s = SQLITE_POLL_S if is_sqlite else NOTIFY_RECHECK_S
+    cur = _Cursor(last_seq=since_seq)
+    kinds: set[str] = {"start"}
+    ctx.metrics.sse_clients.inc()
+    try:
+        async with ctx.hub.subscribe(run_id) as sub:
+            yield f"retry: {RETRY_MS}\n\n"
+            next_heartbeat = time.monotonic() + heartbeat_s
+            while True:
+                if not await _read_status(ctx, run_id, cur):
+                    yield _take(cur) + format_event("end", {"status": None, "reason": "deleted"})
+                    return
+                now = time.monotonic()
+                if kinds & {"start", "metric", "reconnected"} or (
+                    now - cur.metrics_checked_at >= METRIC_RECHECK_S
+                ):
+                    await _read_metrics(ctx, run_id, cur)
+                more = await _read_logs(ctx, run_id, cur)
+                if cur.status in states.TERMINAL and not more:
+                    # Final drain, in fresh sessions read after the terminal status was seen.
+                    while await _read_logs(ctx, run_id, cur):
+                        yield _take(cur)
+                    await _read_metrics(ctx, run_id, cur)
+                    yield _take(cur) + format_event("end", {"status": cur.status})
+                    return
+                if cur.chunks:
+                    yield _take(cur)
+                now = time.monotonic()
+                if now >= next_heartbeat:
+                    yield format_event("heartbeat", {"ts": datetime.now(UTC).isoformat()})
+                    next_heartbeat = now + heartbeat_s
+                if more:
+                    kinds = set()
+                    continue
+                woke = await sub.wait(max(0.0, min(wait_s, next_heartbeat - now)))
+                kinds = sub.pop_kinds() if woke else set()
+                if is_sqlite and "log" in kinds:
+                    wait_s = NOTIFY_RECHECK_S  # an in-process writer notifies: stop polling
+    except Exception as exc:
+        # Headers are sent already; tell the client and close so it reconnects and resumes.
+        log.exception("log stream of run %s failed", run_id)
+        yield format_event("error", {"detail": f"stream failed: {type(exc).__name__}"})
+    finally:
+        ctx.metrics.sse_clients.dec()
+
+
+def stream_headers() -> dict[str, str]:
+    return {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}

@@ -1,0 +1,169 @@
+"""Human-readable views of runs, artifacts and eval summaries (Rich tables)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+STATUS_STYLES = {
+    "pending": "yellow",
+    "running": "cyan",
+    "cancel_requested": "magenta",
+    "completed": "green",
+    "failed": "red",
+    "cancelled": "magenta",
+    "timeout": "red",
+}
+
+
+def styled_status(status: str) -> str:
+    return f"[{STATUS_STYLES.get(status, 'white')}]{status}[/]"
+
+
+def format_when(value: str | None) -> str:
+    if not value:
+        return "-"
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def format_size(size: int | None) -> str:
+    if size is None:
+        return "-"
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def format_steps(run: dict[str, Any]) -> str:
+    last, total = run.get("last_step"), run.get("max_steps")
+    if last is None and total is None:
+        return "-"
+    return f"{last if last is not None else 0}/{total if total is not None else '?'}"
+
+
+def format_accuracy(run: dict[str, Any]) -> str:
+    summary = run.get("eval") or {}
+    value = summary.get("exact_match")
+    return f"{value:.1%}" if isinstance(value, int | float) else "-"
+
+
+def print_run_table(console: Console, runs: list[dict[str, Any]]) -> None:
+    table = Table(show_edge=False, header_style="bold")
+    for column in ("RUN ID", "STATUS", "DATASET", "MODEL", "STEP", "EVAL", "CREATED", "DURATION"):
+        table.add_column(column, no_wrap=column in ("RUN ID", "CREATED"))
+    for run in runs:
+        table.add_row(
+            str(run["run_id"]),
+            styled_status(str(run["status"])) + (" (dry run)" if run.get("dry_run") else ""),
+            str(run["dataset_key"]),
+            str(run["model_id"]),
+            format_steps(run),
+            format_accuracy(run),
+            format_when(run.get("created_at")),
+            format_duration(run.get("duration_s")),
+        )
+    console.print(table)
+
+
+def print_run_detail(console: Console, run: dict[str, Any], events: list[dict[str, Any]]) -> None:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    rows: list[tuple[str, str]] = [
+        ("run id", str(run["run_id"])),
+        ("status", styled_status(str(run["status"]))),
+        ("dataset", str(run["dataset_key"])),
+        ("model", str(run["model_id"])),
+        ("dry run", "yes" if run.get("dry_run") else "no"),
+        ("attempt", f"{run.get('attempt', 0)}/{run.get('max_attempts', '?')}"),
+        ("worker", str(run.get("worker_id") or "-")),
+        ("steps", format_steps(run)),
+        ("created", format_when(run.get("created_at"))),
+        ("started", format_when(run.get("started_at"))),
+        ("finished", format_when(run.get("finished_at"))),
+        ("duration", format_duration(run.get("duration_s"))),
+        ("exit code", str(run["exit_code"]) if run.get("exit_code") is not None else "-"),
+        ("log lines", f"{run.get('log_lines', 0)} ({run.get('log_dropped_lines', 0)} dropped)"),
+    ]
+    if run.get("retry_of"):
+        rows.append(("retry of", str(run["retry_of"])))
+    if run.get("error"):
+        rows.append(("error", f"[red]{run['error']}[/red]"))
+    for key, value in rows:
+        table.add_row(key, value)
+    console.print(table)
+    request = {k: v for k, v in (run.get("request") or {}).items() if v is not None}
+    if request:
+        shown = ", ".join(f"{k}={v}" for k, v in request.items())
+        console.print(f"\n[bold]request[/bold]  {shown}", highlight=False)
+    if run.get("eval"):
+        console.print()
+        print_eval_summary(console, run["eval"])
+    if events:
+        console.print("\n[bold]history[/bold]")
+        for event in events:
+            reason = f" ({event['reason']})" if event.get("reason") else ""
+            console.print(
+                f"  {format_when(event.get('created_at'))}  "
+                f"{event.get('from_status') or '-'} → {styled_status(str(event['to_status']))}"
+                f"{reason}"
+            )
+    if run.get("stderr_tail"):
+        console.print("\n[bold]stderr (tail)[/bold]")
+        console.print(str(run["stderr_tail"]).rstrip(), markup=False, highlight=False)
+
+
+def print_eval_summary(console: Console, summary: dict[str, Any]) -> None:
+    table = Table(title="evaluation on held-out examples", show_edge=False, header_style="bold")
+    table.add_column("METRIC")
+    table.add_column("VALUE", justify="right")
+    for key, value in summary.items():
+        if isinstance(value, float):
+            shown = f"{value:.1%}" if 0.0 <= value <= 1.0 else f"{value:.4g}"
+        elif isinstance(value, dict):
+            shown = ", ".join(f"{k}={_short(v)}" for k, v in value.items())
+        else:
+            shown = str(value)
+        table.add_row(key, shown)
+    console.print(table)
+
+
+def _short(value: Any) -> str:
+    return f"{value:.1%}" if isinstance(value, float) and 0.0 <= value <= 1.0 else str(value)
+
+
+def print_artifact_table(console: Console, artifacts: list[dict[str, Any]]) -> None:
+    table = Table(show_edge=False, header_style="bold")
+    for column in ("ARTIFACT ID", "NAME", "KIND", "SIZE", "SHA256", "CREATED"):
+        table.add_column(column, no_wrap=column != "NAME")
+    for artifact in artifacts:
+        sha = artifact.get("sha256")
+        table.add_row(
+            str(artifact["id"]),
+            str(artifact["name"]),
+            str(artifact.get("kind", "file")),
+            format_size(artifact.get("size_bytes")),
+            f"{sha[:12]}…" if sha else "-",
+            format_when(artifact.get("created_at")),
+        )
+    console.print(table)

@@ -1,0 +1,122 @@
+"""`tunix-rt runs submit`: options to a RunRequest, POST it, optionally follow it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from tunix_rt.cli import follow
+from tunix_rt.cli.client import Client
+from tunix_rt.cli.output import command, console, err_console, fail, print_json
+
+PRESETS = ("tiny", "small")
+SERVER_OPTION = typer.Option(
+    None, "--server", envvar="TUNIX_RT_SERVER", help="Server URL (default http://127.0.0.1:8000)."
+)
+JSON_OPTION = typer.Option(False, "--json", help="Print JSON instead of a table.")
+
+
+def build_request(
+    *,
+    dataset: str,
+    model: str,
+    model_id: str | None,
+    dry_run: bool,
+    hyperparameters: dict[str, Any],
+) -> dict[str, Any]:
+    """Map CLI options onto the RunRequest body (unset options are left to server defaults)."""
+    body: dict[str, Any] = {"dataset_key": dataset, "dry_run": dry_run}
+    if model in PRESETS:
+        body["model_id"] = model_id or model
+    else:
+        path = Path(model).expanduser()
+        if not path.is_dir():
+            fail(f"--model must be tiny, small or a model directory; {model!r} is neither")
+        if not model_id:
+            fail("--model DIR needs --model-id naming its family and size, e.g. gemma3-270m")
+        body["model_id"] = model_id
+        body["model_path"] = str(path.resolve())
+    body.update({k: v for k, v in hyperparameters.items() if v is not None})
+    return body
+
+
+@command
+def submit(
+    dataset: str = typer.Option(..., "--dataset", "-d", help="Dataset key to train on."),
+    model: str = typer.Option("tiny", "--model", "-m", help="tiny, small, or a model directory."),
+    model_id: str | None = typer.Option(
+        None, "--model-id", help="Family and size of a --model DIR, e.g. gemma3-270m."
+    ),
+    steps: int | None = typer.Option(None, "--steps", min=1, help="max_steps (default 300)."),
+    epochs: int | None = typer.Option(None, "--epochs", min=1, help="num_epochs."),
+    learning_rate: float | None = typer.Option(None, "--learning-rate", "--lr"),
+    batch_size: int | None = typer.Option(None, "--batch-size", min=1),
+    max_seq_length: int | None = typer.Option(None, "--max-seq-length", min=8),
+    seed: int | None = typer.Option(None, "--seed", min=0),
+    warmup_fraction: float | None = typer.Option(None, "--warmup-fraction"),
+    save_every_steps: int | None = typer.Option(None, "--save-every-steps", min=1),
+    keep_checkpoints: int | None = typer.Option(None, "--keep-checkpoints", min=1),
+    lora_rank: int | None = typer.Option(None, "--lora-rank", min=1),
+    lora_alpha: float | None = typer.Option(None, "--lora-alpha"),
+    eval_max_examples: int | None = typer.Option(None, "--eval-max-examples", min=0),
+    eval_max_new_tokens: int | None = typer.Option(None, "--eval-max-new-tokens", min=1),
+    timeout_s: int | None = typer.Option(None, "--timeout-s", min=1, help="Run time limit."),
+    priority: int | None = typer.Option(None, "--priority", help="Higher runs first."),
+    max_attempts: int | None = typer.Option(None, "--max-attempts", min=1),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate spec and data, no training."),
+    follow_run: bool = typer.Option(False, "--follow", "-f", help="Stream the log to the end."),
+    server: str | None = SERVER_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Submit a training run (and follow it with --follow)."""
+    body = build_request(
+        dataset=dataset,
+        model=model,
+        model_id=model_id,
+        dry_run=dry_run,
+        hyperparameters={
+            "max_steps": steps,
+            "num_epochs": epochs,
+            "learning_rate": learning_rate,
+            "batch_size": batch_size,
+            "max_seq_length": max_seq_length,
+            "seed": seed,
+            "warmup_fraction": warmup_fraction,
+            "save_every_steps": save_every_steps,
+            "keep_checkpoints": keep_checkpoints,
+            "lora_rank": lora_rank,
+            "lora_alpha": lora_alpha,
+            "eval_max_examples": eval_max_examples,
+            "eval_max_new_tokens": eval_max_new_tokens,
+            "timeout_s": timeout_s,
+            "priority": priority,
+            "max_attempts": max_attempts,
+        },
+    )
+    with Client(server) as client:
+        run = client.post_json("/api/tunix/run", body, params={"mode": "async"})
+        run_id = str(run["run_id"])
+        if not follow_run:
+            if as_json:
+                print_json(run)
+            else:
+                console.print(f"submitted run [bold]{run_id}[/bold] ({run['status']})")
+                console.print(f"follow it with: tunix-rt runs logs {run_id} -f", highlight=False)
+            return
+        raise typer.Exit(follow_submitted(client, run_id, as_json=as_json))
+
+
+def follow_submitted(client: Client, run_id: str, *, as_json: bool = False) -> int:
+    """Follow a run just submitted: bar + log, then the eval summary; return the exit code."""
+    if as_json:
+        # Scripts get the log on stderr and the final run record on stdout.
+        status = follow.follow_run(
+            client, run_id, console=err_console, notice=err_console, show_progress=False
+        )
+        print_json(client.get_json(f"/api/tunix/runs/{run_id}"))
+        return 0 if status == "completed" else 1
+    console.print(f"submitted run [bold]{run_id}[/bold]; following it (Ctrl-C stops following)")
+    status = follow.follow_run(client, run_id, console=console, notice=err_console)
+    return follow.report_outcome(client, run_id, status, console, err_console)

@@ -1,0 +1,120 @@
+"""Register the files a run leaves in its directory as run_artifacts rows.
+
+Rows hold paths relative to the run directory, never absolute ones. A directory (an Orbax
+checkpoint) is one artifact: its size is the sum of its files and its sha256 is the hash of
+its manifest, a sorted list of (relpath, size, sha256) entries stored with the row.
+Re-registering a path updates its row (unique run_id + relpath).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tunix_rt.db import models
+from tunix_rt.db.types import utcnow
+
+KNOWN_FILES = (
+    "spec.json",
+    "tokenizer.model",
+    "metrics.jsonl",
+    "eval.json",
+    "dry_run.json",
+    "logs/output.log",
+)
+CHECKPOINTS_DIR = "checkpoints"
+HASH_BLOCK_BYTES = 1024 * 1024
+
+
+def hash_file(path: Path) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh:
+        while block := fh.read(HASH_BLOCK_BYTES):
+            digest.update(block)
+            size += len(block)
+    return size, digest.hexdigest()
+
+
+def describe_path(root: Path, relpath: str) -> tuple[str, int, str, list[dict[str, Any]] | None]:
+    """(kind, size, sha256, manifest) of a file or directory under root (blocking)."""
+    path = root / relpath
+    if path.is_file():
+        size, sha = hash_file(path)
+        return "file", size, sha, None
+    manifest: list[dict[str, Any]] = []
+    for item in sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink()):
+        size, sha = hash_file(item)
+        manifest.append({"path": item.relative_to(path).as_posix(), "size": size, "sha256": sha})
+    encoded = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+    return (
+        "directory",
+        sum(e["size"] for e in manifest),
+        hashlib.sha256(encoded).hexdigest(),
+        manifest,
+    )
+
+
+def _inside(root: Path, relpath: str) -> bool:
+    try:
+        (root / relpath).resolve().relative_to(root.resolve())
+    except ValueError:
+        return False
+    return not Path(relpath).is_absolute()
+
+
+async def register_artifact(
+    session: AsyncSession, run_id: uuid.UUID, run_dir: Path, relpath: str
+) -> models.RunArtifact | None:
+    """Insert or update the artifact row for run_dir/relpath; None when it is not there."""
+    relpath = Path(relpath).as_posix().strip("/")
+    if not relpath or not _inside(run_dir, relpath) or not (run_dir / relpath).exists():
+        return None
+    kind, size, sha, manifest = await asyncio.to_thread(describe_path, run_dir, relpath)
+    row = (
+        await session.execute(
+            select(models.RunArtifact).where(
+                models.RunArtifact.run_id == run_id, models.RunArtifact.relpath == relpath
+            )
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        row = models.RunArtifact(id=uuid.uuid4(), run_id=run_id, relpath=relpath)
+        session.add(row)
+    row.name = relpath
+    row.kind = kind
+    row.size_bytes = size
+    row.sha256 = sha
+    row.manifest = manifest
+    row.created_at = utcnow()
+    await session.flush()
+    return row
+
+
+async def register_run_outputs(session: AsyncSession, run_id: uuid.UUID, run_dir: Path) -> int:
+    """Register every known output of a run and drop rows whose files are gone (pruned
+    checkpoints). Returns the number of artifacts registered."""
+    relpaths = [name for name in KNOWN_FILES if (run_dir / name).is_file()]
+    ckpt_root = run_dir / CHECKPOINTS_DIR
+    if ckpt_root.is_dir():
+        relpaths += sorted(f"{CHECKPOINTS_DIR}/{p.name}" for p in ckpt_root.iterdir() if p.is_dir())
+    for relpath in relpaths:
+        await register_artifact(session, run_id, run_dir, relpath)
+    existing = (
+        await session.execute(
+            select(models.RunArtifact.id, models.RunArtifact.relpath).where(
+                models.RunArtifact.run_id == run_id
+            )
+        )
+    ).all()
+    gone = [art_id for art_id, rel in existing if not (run_dir / rel).exists()]
+    if gone:
+        await session.execute(delete(models.RunArtifact).where(models.RunArtifact.id.in_(gone)))
+    return len(relpaths)

@@ -1,0 +1,345 @@
+"""The durable run queue. Every SQL statement that writes a run row lives in this module.
+
+Functions take the caller's session and flush; the caller commits, then publishes the
+returned notices locally (`hub.publish_local`). On PostgreSQL each write also queues a
+NOTIFY in the same transaction, so other processes wake at commit.
+
+Concurrency invariants:
+- A claim is one UPDATE whose subquery picks the oldest highest-priority pending row
+  (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite has one writer) and re-checks
+  `status='pending'`, so a row is claimed by exactly one worker.
+- Every status change is a compare-and-set on (id, status[, attempt]); a loser updates zero
+  rows and gets InvalidTransition. The attempt guard keeps a worker whose lease was reaped
+  (and whose run another worker has since claimed) from touching the new attempt.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tunix_rt import errors
+from tunix_rt.db import models
+from tunix_rt.db.types import utcnow
+from tunix_rt.runs import notify, states
+from tunix_rt.runs.notify import Notice
+from tunix_rt.runs.schema import RunRequest
+
+CAS_RETRIES = 5
+ERROR_MAX_CHARS = 4000
+
+Run = models.Run
+
+
+@dataclass(frozen=True)
+class Claim:
+    run: models.Run
+    queued_at: datetime  # when it became pending, for enqueue->claim latency
+
+
+async def read_run(session: AsyncSession, run_id: uuid.UUID) -> models.Run:
+    run = await session.get(Run, run_id, populate_existing=True)
+    if run is None:
+        raise errors.NotFound(f"run {run_id} not found")
+    return run
+
+
+async def _notify(session: AsyncSession, kind: str, run_id: uuid.UUID | None) -> Notice:
+    notice = Notice(kind, str(run_id) if run_id is not None else None)
+    await notify.publish(session, None, notice)
+    return notice
+
+
+async def _add_event(
+    session: AsyncSession,
+    run: models.Run,
+    from_status: str | None,
+    reason: str | None,
+) -> None:
+    session.add(
+        models.RunEvent(
+            run_id=run.id,
+            from_status=from_status,
+            to_status=run.status,
+            reason=reason,
+            attempt=run.attempt,
+            worker_id=run.worker_id,
+            created_at=utcnow(),
+        )
+    )
+    await session.flush()
+
+
+async def enqueue_run(
+    session: AsyncSession,
+    request: RunRequest,
+    *,
+    mode: str = "async",
+    default_timeout_s: int,
+    default_max_attempts: int,
+    retry_of: uuid.UUID | None = None,
+) -> tuple[models.Run, Notice]:
+    """Insert a pending run. The stored request keeps what the user sent (plus retry_of)."""
+    now = utcnow()
+    stored = request.model_dump(mode="json", exclude_none=True)
+    if retry_of is not None:
+        stored["retry_of"] = str(retry_of)
+    run = Run(
+        id=uuid.uuid4(),
+        dataset_key=request.dataset_key,
+        mode=mode,
+        status=states.PENDING,
+        model_id=request.model_id,
+        dry_run=request.dry_run,
+        request=stored,
+        priority=request.priority,
+        timeout_s=request.timeout_s or default_timeout_s,
+        max_attempts=request.max_attempts or default_max_attempts,
+        attempt=0,
+        created_at=now,
+        queued_at=now,
+        updated_at=now,
+    )
+    session.add(run)
+    await session.flush()
+    reason = f"retry of {retry_of}" if retry_of is not None else "enqueued"
+    await _add_event(session, run, None, reason)
+    return run, await _notify(session, "enqueued", run.id)
+
+
+async def claim_next_run(session: AsyncSession, worker_id: str, lease_s: float) -> Claim | None:
+    """Claim the next pending run for `worker_id` in one statement; None when the queue is empty."""
+    now = utcnow()
+    next_id = (
+        select(Run.id)
+        .where(Run.status == states.PENDING)
+        .order_by(Run.priority.desc(), Run.created_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    stmt = (
+        update(Run)
+        .where(Run.id == next_id, Run.status == states.PENDING)
+        .values(
+            status=states.RUNNING,
+            worker_id=worker_id,
+            lease_expires_at=now + timedelta(seconds=lease_s),
+            attempt=Run.attempt + 1,
+            started_at=func.coalesce(Run.started_at, now),
+            updated_at=now,
+            exit_code=None,
+        )
+        .returning(Run)
+    )
+    result = await session.execute(
+        stmt, execution_options={"synchronize_session": False, "populate_existing": True}
+    )
+    run = result.scalars().first()
+    if run is None:
+        return None
+    await _add_event(session, run, states.PENDING, f"claimed by {worker_id}")
+    await _notify(session, "status", run.id)
+    return Claim(run=run, queued_at=run.queued_at)
+
+
+def _terminal_fields(to: str, now: datetime) -> dict[str, Any]:
+    if to in states.TERMINAL:
+        return {"finished_at": now, "lease_expires_at": None}
+    if to == states.PENDING:
+        return {"worker_id": None, "lease_expires_at": None, "queued_at": now}
+    return {}
+
+
+async def transition_run(
+    session: AsyncSession,
+    run_id: uuid.UUID,
+    to: str,
+    *,
+    from_: Iterable[str] | None = None,
+    reason: str | None = None,
+    attempt: int | None = None,
+    guards: Sequence[ColumnElement[bool]] = (),
+    new_attempt: int | None = None,
+    **fields: Any,
+) -> tuple[models.Run, Notice]:
+    """Compare-and-set the status of a run to `to`, recording a run_events row.
+
+    `from_` narrows the allowed sources (default: every source the table allows); `attempt`
+    and `guards` add conditions to the compare-and-set. Zero rows -> InvalidTransition.
+    `new_attempt` rewrites the attempt counter (a drained run hands its attempt back).
+    """
+    if new_attempt is not None:
+        fields["attempt"] = new_attempt
+    allowed = set(from_) if from_ is not None else set(states.sources_of(to))
+    for _ in range(CAS_RETRIES):
+        current = await read_run(session, run_id)
+        # populate_existing below refreshes this same object: keep the old status apart.
+        from_status = current.status
+        if current.status not in allowed or not states.is_allowed(current.status, to):
+            states.check_transition(current.status, to)
+            raise errors.InvalidTransition(
+                f"run {run_id} is {current.status}, expected one of {sorted(allowed)}",
+                status=current.status,
+            )
+        if attempt is not None and current.attempt != attempt:
+            raise errors.InvalidTransition(
+                f"run {run_id} is on attempt {current.attempt}, not {attempt}",
+                status=current.status,
+            )
+        now = utcnow()
+        values = {"status": to, "updated_at": now, **_terminal_fields(to, now), **fields}
+        conditions = [Run.id == run_id, Run.status == from_status, *guards]
+        if attempt is not None:
+            conditions.append(Run.attempt == attempt)
+        stmt = update(Run).where(*conditions).values(**values).returning(Run)
+        result = await session.execute(
+            stmt, execution_options={"synchronize_session": False, "populate_existing": True}
+        )
+        run = result.scalars().first()
+        if run is not None:
+            await _add_event(session, run, from_status, reason)
+            return run, await _notify(session, "status", run.id)
+        # Lost a race (the status moved between our read and the CAS): re-read and re-check.
+    raise errors.InvalidTransition(f"run {run_id} kept changing; transition to {to} refused")
+
+
+async def heartbeat_run(
+    session: AsyncSession, run_id: uuid.UUID, worker_id: str, attempt: int, lease_s: float
+) -> str | None:
+    """Extend the lease; returns the run's status, or None when this worker no longer holds it."""
+    now = utcnow()
+    stmt = (
+        update(Run)
+        .where(
+            Run.id == run_id,
+            Run.worker_id == worker_id,
+            Run.attempt == attempt,
+            Run.status.in_(states.ACTIVE),
+        )
+        .values(lease_expires_at=now + timedelta(seconds=lease_s))
+        .returning(Run.status)
+    )
+    status = (await session.execute(stmt)).scalar_one_or_none()
+    return str(status) if status is not None else None
+
+
+async def reap_expired_leases(
+    session: AsyncSession, now: datetime | None = None
+) -> list[tuple[models.Run, Notice]]:
+    """Requeue (attempts left) or fail (worker_lost) every active run whose lease expired.
+
+    The CAS also requires the lease to still be expired, so a heartbeat that lands between
+    our select and our update wins, and two reapers never both act on one run.
+    """
+    now = now or utcnow()
+    rows = (
+        await session.execute(
+            select(Run.id, Run.status, Run.attempt, Run.max_attempts).where(
+                Run.status.in_(states.ACTIVE), Run.lease_expires_at < now
+            )
+        )
+    ).all()
+    reaped: list[tuple[models.Run, Notice]] = []
+    for run_id, status, attempt, max_attempts in rows:
+        if status == states.CANCEL_REQUESTED:
+            to, reason = states.CANCELLED, "worker_lost"
+        elif attempt < max_attempts:
+            to, reason = states.PENDING, "lease_expired"
+        else:
+            to, reason = states.FAILED, "worker_lost"
+        extra: dict[str, Any] = {}
+        if to == states.FAILED:
+            extra["error"] = "worker_lost: the worker stopped heartbeating"
+        try:
+            reaped.append(
+                await transition_run(
+                    session,
+                    run_id,
+                    to,
+                    from_=[status],
+                    reason=reason,
+                    attempt=attempt,
+                    guards=[Run.lease_expires_at < now],
+                    **extra,
+                )
+            )
+        except errors.InvalidTransition:
+            continue
+    return reaped
+
+
+async def request_cancel(
+    session: AsyncSession, run_id: uuid.UUID
+) -> tuple[models.Run, Notice | None]:
+    """pending -> cancelled; running -> cancel_requested; repeats are harmless; 409 if finished."""
+    for _ in range(CAS_RETRIES):
+        run = await read_run(session, run_id)
+        if run.status == states.CANCEL_REQUESTED:
+            return run, None
+        if run.status in states.TERMINAL:
+            if run.status == states.CANCELLED:
+                return run, None
+            raise errors.Conflict(
+                f"run {run_id} already finished ({run.status})", status=run.status
+            )
+        to = states.CANCELLED if run.status == states.PENDING else states.CANCEL_REQUESTED
+        try:
+            return await transition_run(
+                session, run_id, to, from_=[run.status], reason="cancel requested"
+            )
+        except errors.InvalidTransition:
+            continue  # claimed or finished meanwhile: look again
+    raise errors.Conflict(f"run {run_id} kept changing; try the cancel again")
+
+
+async def delete_run(session: AsyncSession, run_id: uuid.UUID) -> None:
+    """Delete a terminal run and its rows (the caller removes its files)."""
+    run = await read_run(session, run_id)
+    if run.status not in states.TERMINAL:
+        raise errors.Conflict(
+            f"run {run_id} is {run.status}; cancel it and wait for it to finish before deleting",
+            status=run.status,
+        )
+    for table in (models.RunLogChunk, models.RunMetric, models.RunArtifact, models.RunEvent):
+        await session.execute(delete(table).where(table.run_id == run_id))
+    deleted = await session.execute(
+        delete(Run).where(Run.id == run_id, Run.status.in_(states.TERMINAL))
+    )
+    if getattr(deleted, "rowcount", 1) == 0:
+        raise errors.Conflict(f"run {run_id} changed while deleting")
+    session.expunge(run)
+    await session.flush()
+
+
+async def update_run_fields(session: AsyncSession, run_id: uuid.UUID, **fields: Any) -> None:
+    """Write non-status fields (log counters, tails, last_step, eval, result) on a run row."""
+    await session.execute(
+        update(Run).where(Run.id == run_id).values(**fields),
+        execution_options={"synchronize_session": False},
+    )
+
+
+async def merge_run_result(session: AsyncSession, run_id: uuid.UUID, **entries: Any) -> None:
+    """Merge keys into runs.result (read-modify-write: only the owning worker writes it)."""
+    current = (await session.execute(select(Run.result).where(Run.id == run_id))).scalar()
+    merged = dict(current or {})
+    merged.update(entries)
+    await update_run_fields(session, run_id, result=merged)
+
+
+async def count_runs_by_status(session: AsyncSession) -> list[tuple[str, str, int]]:
+    rows = await session.execute(
+        select(Run.status, Run.mode, func.count()).group_by(Run.status, Run.mode)
+    )
+    return [(str(s), str(m), int(n)) for s, m, n in rows.all()]
+
+
+def truncate_error(text: str) -> str:
+    return text if len(text) <= ERROR_MAX_CHARS else text[: ERROR_MAX_CHARS - 3] + "..."

@@ -1,0 +1,163 @@
+"""Read queries over runs: lists, one record, its status, history, metric curve and eval.
+
+Nothing here writes (writes live in runs/queue.py). Hot paths select only the columns they
+return: list rows never load the output tails, the status probe reads five columns.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
+
+from tunix_rt import errors
+from tunix_rt.db import models
+from tunix_rt.runs import downloads, queue
+from tunix_rt.runs.schema import RunEventOut, RunOut, RunRowOut, RunStatusOut
+
+Run = models.Run
+MAX_LIST_LIMIT = 100
+MAX_METRIC_POINTS = 100_000
+EVAL_FILE = "eval.json"
+EVAL_MAX_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RunFilters:
+    status: str | None = None
+    dataset_key: str | None = None
+    mode: str | None = None
+
+
+async def list_runs(
+    session: AsyncSession, *, limit: int, offset: int, filters: RunFilters
+) -> tuple[list[RunRowOut], bool]:
+    """Newest first; returns the page and whether another page follows."""
+    stmt = select(Run).options(
+        defer(Run.stdout_tail, raiseload=True), defer(Run.stderr_tail, raiseload=True)
+    )
+    if filters.status is not None:
+        stmt = stmt.where(Run.status == filters.status)
+    if filters.dataset_key is not None:
+        stmt = stmt.where(Run.dataset_key == filters.dataset_key)
+    if filters.mode is not None:
+        stmt = stmt.where(Run.mode == filters.mode)
+    # One extra row tells whether a next page exists without a COUNT(*).
+    stmt = stmt.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit + 1).offset(offset)
+    runs = list((await session.scalars(stmt)).all())
+    return [RunRowOut.from_model(run) for run in runs[:limit]], len(runs) > limit
+
+
+async def read_run(session: AsyncSession, run_id: uuid.UUID) -> RunOut:
+    return RunOut.from_model(await queue.read_run(session, run_id))
+
+
+async def ensure_run_exists(session: AsyncSession, run_id: uuid.UUID) -> None:
+    found = await session.scalar(select(Run.id).where(Run.id == run_id))
+    if found is None:
+        raise errors.NotFound(f"run {run_id} not found")
+
+
+async def read_status(session: AsyncSession, run_id: uuid.UUID) -> RunStatusOut:
+    row = (
+        await session.execute(
+            select(Run.id, Run.status, Run.attempt, Run.last_step, Run.updated_at).where(
+                Run.id == run_id
+            )
+        )
+    ).one_or_none()
+    if row is None:
+        raise errors.NotFound(f"run {run_id} not found")
+    return RunStatusOut(
+        run_id=row.id,
+        status=row.status,
+        attempt=row.attempt,
+        last_step=row.last_step,
+        updated_at=row.updated_at,
+    )
+
+
+async def list_events(
+    session: AsyncSession, run_id: uuid.UUID, *, after_id: int = 0
+) -> list[tuple[int, RunEventOut]]:
+    """Transition history, oldest first, as (event row id, event)."""
+    rows = await session.scalars(
+        select(models.RunEvent)
+        .where(models.RunEvent.run_id == run_id, models.RunEvent.id > after_id)
+        .order_by(models.RunEvent.id)
+    )
+    return [(row.id, RunEventOut.from_model(row)) for row in rows]
+
+
+async def list_metrics(
+    session: AsyncSession,
+    run_id: uuid.UUID,
+    *,
+    name: str | None = None,
+    after_step: int | None = None,
+    limit: int = MAX_METRIC_POINTS,
+) -> list[tuple[str, int, float]]:
+    """(name, step, value) ordered by step then name; served from the (run_id, name, step) key."""
+    M = models.RunMetric
+    stmt = select(M.name, M.step, M.value).where(M.run_id == run_id)
+    if name is not None:
+        stmt = stmt.where(M.name == name)
+    if after_step is not None:
+        stmt = stmt.where(M.step > after_step)
+    stmt = stmt.order_by(M.step, M.name).limit(limit)
+    return [(r.name, r.step, r.value) for r in await session.execute(stmt)]
+
+
+async def read_max_metric_step(session: AsyncSession, run_id: uuid.UUID) -> int | None:
+    M = models.RunMetric
+    step: int | None = await session.scalar(select(func.max(M.step)).where(M.run_id == run_id))
+    return step
+
+
+def read_eval(artifact_root: Path, run_id: uuid.UUID) -> dict[str, Any]:
+    """The run's eval.json; NotFound until the child has written it completely."""
+    run_dir = downloads.run_directory(artifact_root, run_id)
+    path = downloads.resolve_inside(run_dir, EVAL_FILE)
+    handle, size = downloads.open_regular_file(path)
+    with handle:
+        if size > EVAL_MAX_BYTES:
+            raise errors.PayloadTooLarge(f"eval.json is larger than {EVAL_MAX_BYTES} bytes")
+        raw = handle.read()
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        # The child writes eval.json before announcing it; a half-written file reads as absent.
+        raise errors.NotFound(f"eval.json of run {run_id} is not complete yet") from exc
+    if not isinstance(data, dict):
+        raise errors.NotFound(f"eval.json of run {run_id} is not an object")
+    return data
+
+
+async def list_artifacts(session: AsyncSession, run_id: uuid.UUID) -> list[models.RunArtifact]:
+    rows = await session.scalars(
+        select(models.RunArtifact)
+        .options(defer(models.RunArtifact.manifest))
+        .where(models.RunArtifact.run_id == run_id)
+        .order_by(models.RunArtifact.created_at, models.RunArtifact.name)
+    )
+    return list(rows)
+
+
+async def read_artifact(
+    session: AsyncSession, run_id: uuid.UUID, artifact_id: uuid.UUID
+) -> models.RunArtifact:
+    """An artifact of THIS run; another run's artifact id is NotFound like an unknown one."""
+    row = await session.scalar(
+        select(models.RunArtifact).where(
+            models.RunArtifact.id == artifact_id, models.RunArtifact.run_id == run_id
+        )
+    )
+    if row is None:
+        raise errors.NotFound(f"artifact {artifact_id} not found in run {run_id}")
+    return row

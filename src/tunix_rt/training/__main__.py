@@ -1,0 +1,182 @@
+"""`python -m tunix_rt.training SPEC.json`: the training child program.
+
+Exit codes (the worker contract): 0 success; 2 invalid spec or dataset; 3 training stack
+not installed; 75 stopped gracefully (SIGTERM or parent death) after a final checkpoint;
+anything else is a failure. Every non-zero exit sends an error event first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from tunix_rt.training import data, environment
+from tunix_rt.training import spec as spec_lib
+from tunix_rt.training.events import EVENTS_FD_ENV, EventChannel
+from tunix_rt.training.presets import ModelError
+from tunix_rt.training.stop import StopSignal
+from tunix_rt.training.tokenizer import TokenizerError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INVALID = 2
+EXIT_NO_STACK = 3
+EXIT_STOPPED = 75
+USAGE = "usage: python -m tunix_rt.training SPEC.json | --probe"
+
+
+class StackMissing(RuntimeError):
+    pass
+
+
+def _events_for_invalid_spec(path: Path) -> EventChannel | None:
+    """Best effort: an invalid spec may still name an absolute run_dir for events.jsonl."""
+    if os.environ.get(EVENTS_FD_ENV):
+        return EventChannel(path.parent)  # the fd is used; the path only holds metrics
+    try:
+        run_dir = Path(json.loads(path.read_text(encoding="utf-8"))["run_dir"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not run_dir.is_absolute():
+        return None
+    try:
+        return EventChannel(run_dir)
+    except OSError:
+        return None
+
+
+def fail(events: EventChannel | None, message: str, code: int) -> int:
+    print(message, file=sys.stderr, flush=True)
+    if events is not None:
+        events.error(message)
+    return code
+
+
+def load_datasets(spec: spec_lib.Spec) -> tuple[list[data.Example], list[data.Example]]:
+    train = data.load_examples(spec.resolve(spec.dataset.train_path))
+    if not train:
+        raise data.DatasetError(f"{spec.dataset.train_path} has no examples")
+    holdout: list[data.Example] = []
+    if spec.dataset.holdout_path:
+        holdout = data.load_examples(spec.resolve(spec.dataset.holdout_path))
+    return train, holdout
+
+
+def run_dry(spec: spec_lib.Spec, events: EventChannel, started: float) -> int:
+    from tunix_rt.training import dryrun, tokenizer
+
+    train, holdout = load_datasets(spec)
+    events.phase("tokenize")
+    try:
+        processor = tokenizer.prepare_tokenizer(spec, train)
+    except ImportError:
+        report = {
+            "valid": True,
+            "train_examples": len(train),
+            "holdout_examples": len(holdout),
+            "note": f"sentencepiece missing, no token statistics: {environment.TRAIN_EXTRA_HINT}",
+        }
+    else:
+        encoded = [tokenizer.encode_example(processor, e) for e in train]
+        report = dryrun.build_report(
+            spec, train, holdout, encoded, int(processor.GetPieceSize()), started
+        )
+    dryrun.write_report(report, spec.root, events)
+    events.phase("done")
+    return EXIT_OK
+
+
+def run_real(spec: spec_lib.Spec, events: EventChannel, stop: StopSignal) -> int:
+    missing = environment.missing_modules()
+    if missing:
+        raise StackMissing(f"missing {', '.join(missing)}: {environment.TRAIN_EXTRA_HINT}")
+    from tunix_rt.training import batches, evaluate, presets, sft, tokenizer
+
+    train, holdout = load_datasets(spec)
+    hp = spec.hyperparameters
+    events.phase("tokenize")
+    processor = tokenizer.prepare_tokenizer(spec, train)
+    encoded = [tokenizer.encode_example(processor, e) for e in train]
+    eval_examples = holdout[: spec.evaluation.max_examples]
+    prompt_length = evaluate.plan_prompt_length(processor, eval_examples)
+    plan = batches.BatchPlan(
+        batch_size=hp.batch_size,
+        seq_length=batches.plan_seq_length(encoded, hp.max_seq_length),
+        total_steps=batches.plan_total_steps(
+            hp.max_steps, hp.num_epochs, len(train), hp.batch_size
+        ),
+        seed=hp.seed,
+    )
+    sft.configure_jax(spec.jax_cache_dir)
+    context = max(plan.seq_length, prompt_length + spec.evaluation.max_new_tokens + 1)
+    built = presets.build_model(spec, int(processor.GetPieceSize()), context)
+    print(
+        f"model {built.param_count:,} parameters{' (LoRA)' if built.lora else ''}, "
+        f"{len(train)} train / {len(holdout)} holdout examples, batch {plan.batch_size} x "
+        f"{plan.seq_length} tokens, {plan.total_steps} steps",
+        flush=True,
+    )
+    outcome = sft.run_training(spec, built, encoded, plan, events, stop)
+    if outcome.stopped:
+        print(f"stopped ({stop.reason}) at step {outcome.final_step}", flush=True)
+        events.error(f"stopped by {stop.reason} at step {outcome.final_step}")
+        return EXIT_STOPPED
+    print(f"trained steps {outcome.start_step}..{outcome.final_step} in {outcome.wall_s:.1f}s")
+    events.phase("evaluate")
+    evaluate.run_evaluation(
+        built,
+        processor,
+        eval_examples,
+        spec.evaluation.max_examples,
+        spec.evaluation.max_new_tokens,
+        spec.root / "eval.json",
+        events,
+        outcome.final_step,
+    )
+    events.phase("done")
+    return EXIT_OK
+
+
+def run(spec_path: Path) -> int:
+    started = time.perf_counter()
+    try:
+        spec = spec_lib.load_spec(spec_path)
+    except spec_lib.SpecError as exc:
+        return fail(_events_for_invalid_spec(spec_path), str(exc), EXIT_INVALID)
+    spec.root.mkdir(parents=True, exist_ok=True)
+    events = EventChannel(spec.root)
+    stop = StopSignal()
+    stop.install_sigterm()
+    stop.watch_parent()
+    try:
+        if spec.dry_run:
+            return run_dry(spec, events, started)
+        return run_real(spec, events, stop)
+    except StackMissing as exc:
+        return fail(events, str(exc), EXIT_NO_STACK)
+    except (data.DatasetError, TokenizerError, ModelError) as exc:
+        return fail(events, str(exc), EXIT_INVALID)
+    except Exception as exc:
+        traceback.print_exc()
+        return fail(events, f"training failed: {type(exc).__name__}: {exc}", EXIT_FAILED)
+    finally:
+        events.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--probe"]:
+        print(json.dumps(environment.probe_environment()))
+        return EXIT_OK
+    if len(args) != 1 or args[0].startswith("-"):
+        print(USAGE, file=sys.stderr)
+        return EXIT_INVALID
+    return run(Path(args[0]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

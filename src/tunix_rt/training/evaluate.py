@@ -1,0 +1,149 @@
+"""Evaluation: greedy generation with Tunix's Sampler on held-out examples, exact match.
+
+A prediction is correct when the text after "Answer:" (up to <end_of_turn>) equals the
+trace's expected answer. Prompts are padded to one length and batches to one size so the
+sampler compiles once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from tunix_rt.training import data
+from tunix_rt.training.events import EventChannel
+from tunix_rt.training.presets import BuiltModel
+from tunix_rt.training.tokenizer import encode_prompt, stop_token_ids
+
+EVAL_BATCH_SIZE = 32
+MAX_CLASS_BREAKDOWN = 20
+
+
+def next_power_of_2(n: int) -> int:
+    return 1 << max(0, (n - 1).bit_length())
+
+
+def plan_prompt_length(processor: Any, examples: list[data.Example]) -> int:
+    longest = max((len(encode_prompt(processor, e.prompt)) for e in examples), default=1)
+    return next_power_of_2(longest)
+
+
+def generate(
+    built: BuiltModel, processor: Any, prompts: list[str], max_new_tokens: int, prompt_length: int
+) -> list[str]:
+    from tunix.generate import sampler as sampler_lib
+    from tunix.generate import tokenizer_adapter
+
+    layout = built.layout
+    sampler = sampler_lib.Sampler(
+        built.model,
+        tokenizer_adapter.TokenizerAdapter(processor),
+        sampler_lib.CacheConfig(
+            cache_size=prompt_length + max_new_tokens + 1,
+            num_layers=layout.num_layers,
+            num_kv_heads=layout.num_kv_heads,
+            head_dim=layout.head_dim,
+        ),
+    )
+    stops = stop_token_ids(processor)
+    outputs: list[str] = []
+    batch = min(EVAL_BATCH_SIZE, len(prompts))
+    for start in range(0, len(prompts), batch):
+        chunk = prompts[start : start + batch]
+        # Pad the last chunk with copies: one batch shape, one compile.
+        padded = chunk + [chunk[-1]] * (batch - len(chunk))
+        result = sampler(
+            padded,
+            max_generation_steps=max_new_tokens,
+            max_prompt_length=prompt_length,
+            eos_tokens=stops,
+            temperature=0.0,
+        )
+        outputs.extend(result.text[: len(chunk)])
+    return outputs
+
+
+def _rate(rows: list[dict[str, Any]], key: str) -> float:
+    return sum(1 for r in rows if r[key]) / len(rows) if rows else 0.0
+
+
+def summarize(rows: list[dict[str, Any]], groups: list[str]) -> dict[str, Any]:
+    by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_answer: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row, group in zip(rows, groups, strict=True):
+        by_task[group].append(row)
+        by_answer[row["expected_answer"]].append(row)
+
+    def breakdown(buckets: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+        return {
+            name: {
+                "n": len(r),
+                "exact_match": _rate(r, "correct"),
+                "format_ok": _rate(r, "format_ok"),
+            }
+            for name, r in sorted(buckets.items())
+        }
+
+    summary: dict[str, Any] = {
+        "exact_match": _rate(rows, "correct"),
+        "format_ok": _rate(rows, "format_ok"),
+        "n": len(rows),
+        "by_task": breakdown(by_task),
+    }
+    if len(by_answer) <= MAX_CLASS_BREAKDOWN:
+        summary["by_expected_answer"] = breakdown(by_answer)
+    return summary
+
+
+def run_evaluation(
+    built: BuiltModel,
+    processor: Any,
+    holdout: list[data.Example],
+    max_examples: int,
+    max_new_tokens: int,
+    output: Path,
+    events: EventChannel,
+    step: int,
+) -> dict[str, Any]:
+    examples = holdout[:max_examples]
+    started = time.perf_counter()
+    generated: list[str] = []
+    if examples:
+        prompt_length = plan_prompt_length(processor, examples)
+        generated = generate(
+            built, processor, [e.prompt for e in examples], max_new_tokens, prompt_length
+        )
+    rows = []
+    for example, text in zip(examples, generated, strict=True):
+        extracted = data.extract_answer(text)
+        rows.append(
+            {
+                "id": example.id,
+                "trace_id": example.trace_id,
+                "prompt": example.user_prompt,
+                "expected_answer": example.expected_answer,
+                "generated": text,
+                "extracted_answer": extracted,
+                "correct": extracted is not None and extracted == example.expected_answer.strip(),
+                "format_ok": data.is_format_ok(text),
+            }
+        )
+    summary = summarize(rows, [e.task for e in examples])
+    summary.update(
+        step=step, max_new_tokens=max_new_tokens, wall_s=round(time.perf_counter() - started, 3)
+    )
+    if not examples:
+        summary["note"] = "no held-out examples: nothing was evaluated"
+    tmp = output.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"summary": summary, "examples": rows}, indent=1), encoding="utf-8")
+    tmp.replace(output)
+    events.emit("eval", summary=summary)
+    print(
+        f"eval: exact_match {summary['exact_match']:.3f} format_ok {summary['format_ok']:.3f} "
+        f"n {summary['n']} ({summary['wall_s']:.1f}s)",
+        flush=True,
+    )
+    return summary

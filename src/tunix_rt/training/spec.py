@@ -1,0 +1,148 @@
+"""Spec: the run specification the worker writes as spec.json (contract in docs/training.md).
+
+Imports nothing from the training stack, so a spec can be validated (and a clear exit 2
+given) even where jax is missing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+SPEC_VERSION = 1
+# Byte fallback needs 256 byte pieces plus the specials and a few merges.
+MIN_VOCAB_SIZE = 300
+MAX_VOCAB_SIZE = 262_144
+
+
+class SpecError(ValueError):
+    """The spec file is unreadable or invalid; the message names every bad field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetSpec(_Strict):
+    key: str = "dataset"
+    train_path: str = "data/train.jsonl"
+    holdout_path: str | None = "data/holdout.jsonl"
+    format: Literal["tunix_sft"] = "tunix_sft"
+
+
+class PresetModel(_Strict):
+    preset: Literal["tiny", "small"]
+
+
+class PretrainedModel(_Strict):
+    family: Literal["gemma3", "qwen3", "qwen2", "llama3"]
+    config_preset: str = Field(min_length=1)
+    path: str = Field(min_length=1)
+
+
+class TrainedTokenizer(_Strict):
+    kind: Literal["sentencepiece_train"]
+    vocab_size: int = Field(default=512, ge=MIN_VOCAB_SIZE, le=MAX_VOCAB_SIZE)
+
+
+class FileTokenizer(_Strict):
+    kind: Literal["file"]
+    path: str = Field(min_length=1)
+
+
+TokenizerSpec = Annotated[TrainedTokenizer | FileTokenizer, Field(discriminator="kind")]
+
+
+class Hyperparameters(_Strict):
+    learning_rate: float = Field(default=3e-3, gt=0, le=1)
+    warmup_fraction: float = Field(default=0.1, ge=0, lt=1)
+    max_steps: int | None = Field(default=None, ge=1, le=10_000_000)
+    num_epochs: float | None = Field(default=None, gt=0, le=10_000)
+    batch_size: int = Field(default=16, ge=1, le=4096)
+    max_seq_length: int = Field(default=128, ge=8, le=32_768)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    lora_rank: int | None = Field(default=None, ge=1, le=1024)
+    lora_alpha: float | None = Field(default=None, gt=0)
+    save_every_steps: int = Field(default=100, ge=1)
+    keep_checkpoints: int = Field(default=2, ge=1, le=100)
+    weight_decay: float = Field(default=0.0, ge=0, le=1)
+
+
+class EvaluationSpec(_Strict):
+    max_new_tokens: int = Field(default=64, ge=1, le=4096)
+    max_examples: int = Field(default=200, ge=0, le=100_000)
+
+
+class Spec(_Strict):
+    spec_version: Literal[1] = 1
+    run_id: str = Field(default="local", min_length=1)
+    attempt: int = Field(default=1, ge=1)
+    run_dir: str = Field(min_length=1)
+    algorithm: Literal["sft"] = "sft"
+    dry_run: bool = False
+    dataset: DatasetSpec = DatasetSpec()
+    model: PresetModel | PretrainedModel = PresetModel(preset="tiny")
+    tokenizer: TokenizerSpec = TrainedTokenizer(kind="sentencepiece_train")
+    hyperparameters: Hyperparameters = Hyperparameters()
+    evaluation: EvaluationSpec = EvaluationSpec()
+    jax_cache_dir: str | None = None
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> Spec:
+        hp = self.hyperparameters
+        if hp.max_steps is not None and hp.num_epochs is not None:
+            raise ValueError("hyperparameters: give max_steps or num_epochs, not both")
+        if hp.lora_alpha is not None and hp.lora_rank is None:
+            raise ValueError("hyperparameters.lora_alpha needs lora_rank")
+        if hp.lora_rank is not None and isinstance(self.model, PresetModel):
+            raise ValueError("hyperparameters.lora_rank needs a pretrained model, not a preset")
+        if not Path(self.run_dir).is_absolute():
+            raise ValueError("run_dir must be an absolute path")
+        return self
+
+    @property
+    def root(self) -> Path:
+        return Path(self.run_dir)
+
+    def resolve(self, path: str) -> Path:
+        """Relative paths in a spec are relative to run_dir."""
+        candidate = Path(path)
+        return candidate if candidate.is_absolute() else self.root / candidate
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def lora_alpha(self) -> float:
+        hp = self.hyperparameters
+        return hp.lora_alpha if hp.lora_alpha is not None else float(2 * (hp.lora_rank or 1))
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per bad field: `hyperparameters.batch_size: Input should be >= 1`."""
+    lines = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "spec"
+        lines.append(f"{where}: {error['msg']}")
+    return "invalid spec: " + "; ".join(lines)
+
+
+def parse_spec(data: object) -> Spec:
+    try:
+        return Spec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(describe_validation_error(exc)) from exc
+
+
+def load_spec(path: Path) -> Spec:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise SpecError(f"spec file not found: {path}") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SpecError(f"spec file {path} is not valid JSON: {exc}") from exc
+    return parse_spec(data)

@@ -1,0 +1,192 @@
+"""Apply the child's structured events (metric, phase, checkpoint, eval, dry_run, error).
+
+Each event is applied in its own short transaction. A database hiccup is retried a few times;
+an event that still fails is logged and skipped (metrics are also in metrics.jsonl, and the
+final registration re-reads the run directory).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tunix_rt.db import models
+from tunix_rt.db.types import utcnow
+from tunix_rt.runs import artifacts, notify, queue
+from tunix_rt.runs.notify import Hub, Notice
+
+APPLY_RETRIES = 5
+RETRY_DELAY_S = 0.5
+STEP_LINE_RE = re.compile(r"^\s*(\d+)[.)]\s+(.+?)\s*$")
+NO_ANSWER = "(no answer)"
+TRACE_VERSION = "1.0"
+
+log = logging.getLogger(__name__)
+
+
+def steps_from_generation(generated: str) -> list[dict[str, Any]]:
+    """ "1. text" lines of a generated response become steps; else one step with it all."""
+    steps: list[dict[str, Any]] = []
+    for line in generated.splitlines():
+        match = STEP_LINE_RE.match(line)
+        if match:
+            steps.append({"i": len(steps), "type": "reasoning", "content": match.group(2)})
+    if not steps:
+        text = generated.strip() or NO_ANSWER
+        steps = [{"i": 0, "type": "generation", "content": text}]
+    return steps
+
+
+class EventHandler:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        hub: Hub | None,
+        run_id: uuid.UUID,
+        run_dir: Path,
+    ) -> None:
+        self._sessions = sessions
+        self._hub = hub
+        self.run_id = run_id
+        self.run_dir = run_dir
+        self.last_error: str | None = None
+        self.phase: str | None = None
+
+    async def handle_line(self, raw: bytes) -> None:
+        try:
+            event = json.loads(raw)
+        except ValueError:
+            log.warning("run %s: ignoring a malformed event line", self.run_id)
+            return
+        if not isinstance(event, dict):
+            return
+        kind = event.get("event")
+        if kind == "error":
+            self.last_error = str(event.get("message", ""))[:2000]
+            return
+        for attempt in range(APPLY_RETRIES):
+            try:
+                await self._apply(str(kind), event)
+                return
+            except Exception as exc:
+                if attempt == APPLY_RETRIES - 1:
+                    log.error("run %s: dropping %s event: %s", self.run_id, kind, exc)
+                    return
+                await asyncio.sleep(RETRY_DELAY_S * (attempt + 1))
+
+    async def _apply(self, kind: str, event: dict[str, Any]) -> None:
+        async with self._sessions() as session:
+            notice_kind = await self._write(session, kind, event)
+            if notice_kind is None:
+                return
+            notice = Notice(notice_kind, str(self.run_id))
+            await notify.publish(session, self._hub, notice)
+            await session.commit()
+        if self._hub is not None:
+            self._hub.publish_local(notice)
+
+    async def _write(self, session: AsyncSession, kind: str, event: dict[str, Any]) -> str | None:
+        if kind == "metric":
+            return await self._write_metric(session, event)
+        if kind == "phase":
+            self.phase = str(event.get("phase"))
+            entries: dict[str, Any] = {"phase": self.phase}
+            if isinstance(event.get("max_steps"), int):
+                entries["max_steps"] = event["max_steps"]
+            if isinstance(event.get("start_step"), int):
+                entries["start_step"] = event["start_step"]
+            await queue.merge_run_result(session, self.run_id, **entries)
+            return "status"
+        if kind == "checkpoint":
+            rel = str(event.get("path") or f"checkpoints/{event.get('step')}")
+            await artifacts.register_artifact(session, self.run_id, self.run_dir, rel)
+            return "artifact"
+        if kind == "eval":
+            summary = event.get("summary")
+            if isinstance(summary, dict):
+                await queue.update_run_fields(session, self.run_id, eval=summary)
+            await artifacts.register_artifact(session, self.run_id, self.run_dir, "eval.json")
+            await self._store_eval_traces(session)
+            return "artifact"
+        if kind == "dry_run":
+            await queue.merge_run_result(session, self.run_id, dry_run=event.get("report"))
+            await artifacts.register_artifact(session, self.run_id, self.run_dir, "dry_run.json")
+            return "artifact"
+        return None
+
+    async def _write_metric(self, session: AsyncSession, event: dict[str, Any]) -> str | None:
+        step = event.get("step")
+        values = event.get("values")
+        if not isinstance(step, int) or not isinstance(values, dict):
+            return None
+        rows = [
+            {
+                "run_id": self.run_id,
+                "name": str(name)[:64],
+                "step": step,
+                "value": float(value),
+                "created_at": utcnow(),
+            }
+            for name, value in values.items()
+            if isinstance(value, int | float) and math.isfinite(value)
+        ]
+        if rows:
+            dialect = session.get_bind().dialect.name
+            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            stmt = insert(models.RunMetric).values(rows)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["run_id", "name", "step"],
+                set_={"value": stmt.excluded.value, "created_at": stmt.excluded.created_at},
+            )
+            await session.execute(stmt)
+        await queue.update_run_fields(session, self.run_id, last_step=step, updated_at=utcnow())
+        return "metric"
+
+    async def _store_eval_traces(self, session: AsyncSession) -> None:
+        """Each eval.json example becomes a stored trace (meta.source = run:<id>)."""
+        path = self.run_dir / "eval.json"
+        try:
+            data = json.loads(await asyncio.to_thread(path.read_text, encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            log.warning("run %s: eval.json unreadable: %s", self.run_id, exc)
+            return
+        from tunix_rt.traces import store as trace_store
+        from tunix_rt.traces.schema import TracePayload
+
+        payloads = []
+        for example in data.get("examples") or []:
+            if not isinstance(example, dict):
+                continue
+            generated = str(example.get("generated") or "")
+            answer = str(example.get("extracted_answer") or "").strip() or NO_ANSWER
+            meta = {
+                "source": f"run:{self.run_id}",
+                "task": example.get("task"),
+                "expected_answer": example.get("expected_answer"),
+                "reference_trace_id": example.get("trace_id"),
+                "correct": example.get("correct"),
+                "format_ok": example.get("format_ok"),
+            }
+            try:
+                payloads.append(
+                    TracePayload(
+                        trace_version=TRACE_VERSION,
+                        prompt=str(example.get("prompt") or "") or "(empty prompt)",
+                        final_answer=answer,
+                        steps=steps_from_generation(generated),
+                        meta={k: v for k, v in meta.items() if v is not None},
+                    )
+                )
+            except ValueError as exc:
+                log.warning("run %s: skipping an eval example: %s", self.run_id, exc)
+        if payloads:
+            await trace_store.insert_traces(session, payloads)

@@ -1,0 +1,203 @@
+"""The web UI against a real server, embedded worker and real training child.
+
+Flow: generate traces, compare two, score one, build a dataset (live count preview),
+start a run from the form, watch live logs and the loss curve, reach `completed`, read
+the evaluation, download a checkpoint; cancel a second run from the UI; and see the error
+state when the API is gone. Waits are explicit (data-testid + generous timeouts).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tarfile
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import Server, save_screenshot, start_server
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+
+RUN_TIMEOUT_MS = 240_000  # a cold tiny run (JAX compile + 30 steps + eval) takes ~30 s here
+UUID_PATH = re.compile(r"/runs/([0-9a-f-]{36})$")
+
+
+def generate_traces(page: Page, server: Server, task: str, count: int, seed: int) -> None:
+    page.goto(f"{server.url}/traces")
+    page.get_by_test_id("generate-task").select_option(task)
+    page.get_by_test_id("generate-count").fill(str(count))
+    page.get_by_test_id("generate-seed").fill(str(seed))
+    page.get_by_test_id("generate-submit").click()
+    expect(page.get_by_test_id("generate-result")).to_contain_text(f"Generated {count}")
+
+
+def build_dataset(page: Page, server: Server, name: str, task: str, expected_count: int) -> str:
+    page.get_by_test_id("nav-datasets").click()
+    expect(page).to_have_url(f"{server.url}/datasets")
+    page.get_by_test_id("dataset-name").fill(name)
+    page.get_by_test_id("dataset-version").fill("v1")
+    page.get_by_test_id("dataset-task").select_option(task)
+    page.get_by_test_id("dataset-holdout").fill("0.2")
+    expect(page.get_by_test_id("preview-count")).to_have_attribute(
+        "data-count", str(expected_count)
+    )
+    page.get_by_test_id("dataset-build-submit").click()
+    expect(page.get_by_test_id("dataset-manifest")).to_be_visible()
+    expect(page.get_by_test_id("dataset-trace-count")).to_have_text(str(expected_count))
+    return page.url.rsplit("/", 1)[-1]
+
+
+def submit_run(page: Page, dataset_key: str, **params: int) -> str:
+    page.get_by_test_id("dataset-new-run").click()
+    expect(page.get_by_test_id("new-run-form")).to_be_visible()
+    expect(page.get_by_test_id("run-dataset")).to_have_value(dataset_key)
+    for name, value in params.items():
+        page.get_by_test_id(f"run-{name}").fill(str(value))
+    page.get_by_test_id("run-submit").click()
+    expect(page).to_have_url(UUID_PATH)
+    match = UUID_PATH.search(page.url)
+    assert match
+    return match.group(1)
+
+
+def test_traces_dataset_run_flow(page: Page, server: Server) -> None:
+    generate_traces(page, server, "high_card_duel", count=40, seed=7)
+    rows = page.get_by_test_id("trace-row")
+    expect(rows).to_have_count(20)  # first page
+    save_screenshot(page, "traces")
+
+    # Compare two traces side by side.
+    page.get_by_test_id("trace-select").nth(0).check()
+    page.get_by_test_id("trace-select").nth(1).check()
+    page.get_by_test_id("compare-selected").click()
+    expect(page.get_by_test_id("compare-summary")).to_be_visible()
+    expect(page.get_by_test_id("compare-answer")).to_be_visible()
+    save_screenshot(page, "trace-compare")
+
+    # Open one trace and score it.
+    page.go_back()
+    page.get_by_test_id("trace-link").first.click()
+    expect(page.get_by_test_id("trace-step").first).to_be_visible()
+    page.get_by_test_id("score-baseline").click()
+    expect(page.get_by_test_id("score-row")).to_have_count(1)
+
+    # Freeze a dataset; its manifest page links every export.
+    dataset_key = build_dataset(page, server, "e2e-duel", "high_card_duel", expected_count=40)
+    save_screenshot(page, "dataset-detail")
+    export = page.get_by_test_id("export-tunix_sft-train").get_attribute("href")
+    assert export is not None
+    exported = httpx.get(server.url + export, timeout=30).text.splitlines()
+    manifest = httpx.get(f"{server.url}/api/datasets/{dataset_key}", timeout=10).json()
+    assert len(exported) == manifest["train_count"] > 0
+    assert "<start_of_turn>model" in json.loads(exported[0])["prompts"]
+
+    # Start a real (tiny) training run from the form.
+    run_id = submit_run(page, dataset_key, max_steps=30, save_every_steps=10, batch_size=8)
+    page.get_by_test_id("tab-logs").click()
+    expect(page).to_have_url(re.compile(r"\?tab=logs$"))
+    log_lines = page.locator("[data-testid=log-lines] .log-line")
+    expect(log_lines.first).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    expect(page.get_by_test_id("loss-chart")).to_have_attribute(
+        "data-point-count", re.compile(r"^[1-9]\d*$"), timeout=RUN_TIMEOUT_MS
+    )
+    badge = page.get_by_test_id("status-badge")
+    expect(badge).to_have_attribute("data-status", "completed", timeout=RUN_TIMEOUT_MS)
+    expect(page.get_by_test_id("stream-state")).to_have_attribute("data-state", "ended")
+    save_screenshot(page, "run-detail-logs")
+
+    # Every stored line is shown exactly once, and the curve has every logged step.
+    run = httpx.get(f"{server.url}/api/tunix/runs/{run_id}", timeout=10).json()
+    assert run["status"] == "completed"
+    seqs = [int(s) for s in log_lines.evaluate_all("els => els.map(e => e.dataset.seq)")]
+    assert len(seqs) == len(set(seqs)) == run["log_lines"] > 0
+    assert seqs == sorted(seqs)
+    losses = httpx.get(f"{server.url}/api/tunix/runs/{run_id}/metrics?name=loss", timeout=10)
+    expect(page.get_by_test_id("loss-chart")).to_have_attribute(
+        "data-point-count", str(len(losses.json()["data"]))
+    )
+
+    # A reload opens the same view (the server answers the deep link with the app).
+    page.reload()
+    expect(page.get_by_test_id("status-badge")).to_have_attribute("data-status", "completed")
+    expect(page.get_by_test_id("live-logs")).to_be_visible()
+
+    page.get_by_test_id("tab-overview").click()
+    expect(page.get_by_test_id("run-overview")).to_be_visible()
+    expect(page.get_by_test_id("run-step")).to_have_text("30/30")
+    save_screenshot(page, "run-detail")
+
+    page.get_by_test_id("tab-eval").click()
+    expect(page.get_by_test_id("eval-summary")).to_be_visible()
+    expect(page.get_by_test_id("eval-example")).to_have_count(run["eval"]["n"])
+    save_screenshot(page, "run-eval")
+
+    # Artifacts: a checkpoint is listed and its download is a tar of the checkpoint.
+    page.get_by_test_id("tab-artifacts").click()
+    checkpoint = page.locator("[data-testid=artifact-row][data-name^='checkpoints/']").last
+    expect(checkpoint).to_be_visible()
+    save_screenshot(page, "run-artifacts")
+    with page.expect_download() as download_info:
+        checkpoint.get_by_test_id("artifact-download").click()
+    path = Path(download_info.value.path())
+    assert path.stat().st_size > 0
+    with tarfile.open(path) as archive:
+        assert any(member.isfile() for member in archive.getmembers())
+    log_row = page.locator("[data-testid=artifact-row][data-name='logs/output.log']")
+    with page.expect_download() as download_info:
+        log_row.get_by_test_id("artifact-download").click()
+    assert "step 30/30" in Path(download_info.value.path()).read_text()
+
+    page.get_by_test_id("nav-runs").click()
+    row = page.locator(f"[data-testid=run-row][data-run-id='{run_id}']")
+    expect(row.get_by_test_id("status-badge")).to_have_attribute("data-status", "completed")
+    save_screenshot(page, "runs")
+
+
+def test_cancel_run_from_ui(page: Page, server: Server) -> None:
+    generate_traces(page, server, "addition", count=24, seed=11)
+    dataset_key = build_dataset(page, server, "e2e-cancel", "addition", expected_count=24)
+    run_id = submit_run(page, dataset_key, max_steps=100_000, save_every_steps=1000, batch_size=8)
+    badge = page.get_by_test_id("status-badge")
+    expect(badge).to_have_attribute("data-status", "running", timeout=RUN_TIMEOUT_MS)
+    page.get_by_test_id("cancel-run").click()
+    dialog = page.get_by_test_id("confirm-dialog")
+    expect(dialog).to_be_visible()
+    # Dismissing keeps the run going; confirming cancels it.
+    page.get_by_test_id("confirm-dialog-dismiss").click()
+    expect(dialog).to_be_hidden()
+    expect(badge).to_have_attribute("data-status", "running")
+    page.get_by_test_id("cancel-run").click()
+    page.get_by_test_id("confirm-dialog-confirm").click()
+    expect(badge).to_have_attribute("data-status", "cancelled", timeout=RUN_TIMEOUT_MS)
+    expect(page.get_by_test_id("cancel-run")).to_have_count(0)
+    expect(page.get_by_test_id("retry-run")).to_be_visible()
+    assert (
+        httpx.get(f"{server.url}/api/tunix/runs/{run_id}", timeout=10).json()["status"]
+        == "cancelled"
+    )
+
+    page.goto(f"{server.url}/runs?status=cancelled")
+    rows = page.get_by_test_id("run-row")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-run-id", run_id)
+
+
+def test_api_offline_shows_error_banner(page: Page, tmp_path: Path) -> None:
+    server = start_server(tmp_path / "home")
+    try:
+        page.goto(f"{server.url}/runs")
+        expect(page.get_by_test_id("runs-table")).to_be_visible()
+        expect(page.get_by_test_id("error-banner")).to_have_count(0)
+    finally:
+        server.stop()
+    # The page is loaded; every API call now fails to connect.
+    page.get_by_test_id("nav-datasets").click()
+    expect(page.get_by_test_id("error-banner").first).to_be_visible()
+    expect(page.get_by_test_id("error-banner").first).to_contain_text(
+        "Cannot reach the tunix-rt API"
+    )
+    expect(page.get_by_test_id("datasets-page")).to_be_visible()  # the page, not a blank screen
+    save_screenshot(page, "api-offline")

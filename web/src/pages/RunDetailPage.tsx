@@ -1,0 +1,258 @@
+import { useCallback, useEffect, useState } from 'react';
+import { api } from '../api/client';
+import type { MetricEvent, MetricPoint, Run, RunEvent } from '../api/types';
+import { ACTIVE_STATUSES } from '../api/types';
+import { ConfirmDialog } from '../components/ConfirmDialog';
+import { ErrorBanner } from '../components/ErrorBanner';
+import { LiveLogs } from '../components/LiveLogs';
+import { LossChart, mergePoints, type ChartPoint } from '../components/LossChart';
+import { StatusBadge } from '../components/StatusBadge';
+import { formatDate, formatDuration, formatPercent } from '../lib/format';
+import { Link, navigate, setSearchParams } from '../lib/router';
+import { useAsync } from '../lib/useAsync';
+import { progressText } from './RunsPage';
+import { ArtifactsTab, EvalTab } from './RunTabs';
+
+const TABS = [
+  { id: 'overview', label: 'Overview' },
+  { id: 'logs', label: 'Live logs' },
+  { id: 'eval', label: 'Evaluation' },
+  { id: 'artifacts', label: 'Artifacts' },
+] as const;
+const ACTIVE_REFRESH_MS = 2000;
+
+export function RunDetailPage({ id, search }: { id: string; search: URLSearchParams }) {
+  const tab = search.get('tab') ?? 'overview';
+  const [liveStatus, setLiveStatus] = useState<string | null>(null);
+  const [version, setVersion] = useState(0); // bumped when the run changes state: reloads tabs
+  const [points, setPoints] = useState<ChartPoint[]>([]);
+  const [confirming, setConfirming] = useState(false);
+  const [actionError, setActionError] = useState<unknown>(undefined);
+  const base = `/api/tunix/runs/${encodeURIComponent(id)}`;
+
+  const status = liveStatus;
+  const active = status === null || ACTIVE_STATUSES.includes(status);
+  const run = useAsync((signal) => api.get<Run>(base, undefined, signal), [base, version], {
+    refreshMs: active ? ACTIVE_REFRESH_MS : null,
+  });
+  const events = useAsync(
+    (signal) => api.get<{ data: RunEvent[] }>(`${base}/events`, undefined, signal),
+    [base, version, run.data?.status],
+  );
+  useEffect(() => {
+    if (run.data) setLiveStatus(run.data.status);
+  }, [run.data]);
+
+  // Seed the loss curve from stored metrics; live `metric` events merge in on top.
+  useEffect(() => {
+    setPoints([]);
+    const controller = new AbortController();
+    api
+      .get<{ data: MetricPoint[] }>(`${base}/metrics`, { name: 'loss' }, controller.signal)
+      .then((res) => setPoints((live) => mergePoints(res.data.map((p) => ({ step: p.step, value: p.value })), live)))
+      .catch(() => undefined); // the chart stays empty; the run request shows API errors
+    return () => controller.abort();
+  }, [base]);
+
+  const onMetric = useCallback((metric: MetricEvent) => {
+    const loss = metric.values?.loss;
+    if (typeof loss === 'number') setPoints((prev) => mergePoints(prev, [{ step: metric.step, value: loss }]));
+  }, []);
+  // The stream replays the status history on every connect, so a status event is only a
+  // hint to re-read the run; the run record is the truth shown in the badge.
+  const onStatus = useCallback(() => setVersion((v) => v + 1), []);
+  const onEnd = useCallback((s: string) => {
+    if (s) setLiveStatus(s);
+    setVersion((v) => v + 1);
+  }, []);
+
+  async function cancel() {
+    setConfirming(false);
+    setActionError(undefined);
+    try {
+      await api.post<Run>(`${base}/cancel`);
+      setVersion((v) => v + 1);
+    } catch (exc) {
+      setActionError(exc);
+    }
+  }
+
+  async function retry() {
+    setActionError(undefined);
+    try {
+      const next = await api.post<Run>(`${base}/retry`);
+      navigate(`/runs/${next.run_id}`);
+    } catch (exc) {
+      setActionError(exc);
+    }
+  }
+
+  const r = run.data;
+  const shownStatus = status ?? r?.status ?? 'pending';
+  const cancellable = shownStatus === 'pending' || shownStatus === 'running';
+  const retryable = ['failed', 'cancelled', 'timeout'].includes(shownStatus);
+
+  return (
+    <section className="page" data-testid="run-detail">
+      <p>
+        <Link to="/runs">← Runs</Link>
+      </p>
+      <div className="row between">
+        <h1>
+          Run <code>{id.slice(0, 8)}</code> {(r || liveStatus) && <StatusBadge status={shownStatus} />}
+        </h1>
+        <div className="row">
+          {cancellable && (
+            <button type="button" className="btn btn-danger" onClick={() => setConfirming(true)} data-testid="cancel-run">
+              Cancel run
+            </button>
+          )}
+          {retryable && (
+            <button type="button" className="btn" onClick={() => void retry()} data-testid="retry-run">
+              Retry
+            </button>
+          )}
+        </div>
+      </div>
+      <ErrorBanner error={run.error} onRetry={run.reload} />
+      <ErrorBanner error={actionError} />
+      <nav className="tabs" role="tablist" aria-label="run views">
+        {TABS.map((t) => (
+          <button
+            key={t.id}
+            type="button"
+            role="tab"
+            aria-selected={tab === t.id}
+            className={tab === t.id ? 'tab active' : 'tab'}
+            onClick={() => setSearchParams({ tab: t.id === 'overview' ? null : t.id })}
+            data-testid={`tab-${t.id}`}
+          >
+            {t.label}
+          </button>
+        ))}
+      </nav>
+      {tab === 'overview' && r && (
+        <div data-testid="run-overview">
+          <div className="two-col">
+            <dl className="kv">
+              <dt>run id</dt>
+              <dd><code>{r.run_id}</code></dd>
+              <dt>dataset</dt>
+              <dd>
+                <Link to={`/datasets/${encodeURIComponent(r.dataset_key)}`}>{r.dataset_key}</Link>
+              </dd>
+              <dt>model</dt>
+              <dd>
+                {r.model_id}
+                {r.dry_run && <span className="tag">dry run</span>}
+              </dd>
+              <dt>mode / priority</dt>
+              <dd>
+                {r.mode} / {r.priority}
+              </dd>
+              <dt>attempt</dt>
+              <dd data-testid="run-attempt">
+                {r.attempt} of {r.max_attempts}
+              </dd>
+              <dt>worker</dt>
+              <dd>{r.worker_id ?? '—'}</dd>
+              <dt>step</dt>
+              <dd data-testid="run-step">{progressText(r)}</dd>
+              <dt>created</dt>
+              <dd>{formatDate(r.created_at)}</dd>
+              <dt>started</dt>
+              <dd>{formatDate(r.started_at)}</dd>
+              <dt>finished</dt>
+              <dd>{formatDate(r.finished_at)}</dd>
+              <dt>duration</dt>
+              <dd>{formatDuration(r.duration_s)}</dd>
+              <dt>exit code</dt>
+              <dd>{r.exit_code ?? '—'}</dd>
+              {r.eval && (
+                <>
+                  <dt>exact match</dt>
+                  <dd>
+                    {formatPercent(r.eval.exact_match)} (n={r.eval.n ?? '—'})
+                  </dd>
+                </>
+              )}
+              {r.retry_of && (
+                <>
+                  <dt>retry of</dt>
+                  <dd>
+                    <Link to={`/runs/${r.retry_of}`}>{r.retry_of.slice(0, 8)}</Link>
+                  </dd>
+                </>
+              )}
+            </dl>
+            <div>
+              <h3>Loss</h3>
+              <LossChart points={points} />
+            </div>
+          </div>
+          {r.error && (
+            <div className="banner banner-error" data-testid="run-error">
+              {r.error}
+            </div>
+          )}
+          <h3>Request</h3>
+          <pre className="text-block" data-testid="run-request">{JSON.stringify(r.request, null, 2)}</pre>
+          <h3>Status history</h3>
+          <table className="table narrow" data-testid="run-events">
+            <thead>
+              <tr>
+                <th>When</th>
+                <th>From</th>
+                <th>To</th>
+                <th>Reason</th>
+                <th>Attempt</th>
+                <th>Worker</th>
+              </tr>
+            </thead>
+            <tbody>
+              {events.data?.data.map((e, i) => (
+                <tr key={i}>
+                  <td className="nowrap">{formatDate(e.created_at)}</td>
+                  <td>{e.from_status ?? '—'}</td>
+                  <td>{e.to_status}</td>
+                  <td>{e.reason ?? ''}</td>
+                  <td>{e.attempt}</td>
+                  <td>{e.worker_id ?? ''}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          {r.stderr_tail && (
+            <>
+              <h3>stderr (tail)</h3>
+              <pre className="text-block log-stderr">{r.stderr_tail}</pre>
+            </>
+          )}
+        </div>
+      )}
+      <LiveLogs runId={id} hidden={tab !== 'logs'} onMetric={onMetric} onStatus={onStatus} onEnd={onEnd} />
+      {tab === 'logs' && (
+        <div className="chart-compact">
+          <LossChart points={points} />
+        </div>
+      )}
+      {tab === 'eval' && <EvalTab runId={id} version={version} />}
+      {tab === 'artifacts' && (
+        <ArtifactsTab runId={id} version={version} refreshMs={active ? ACTIVE_REFRESH_MS * 2 : null} />
+      )}
+      {confirming && (
+        <ConfirmDialog
+          title="Cancel this run?"
+          message={
+            shownStatus === 'running'
+              ? 'The training process gets SIGTERM, writes a final checkpoint if it can, and the run ends as cancelled.'
+              : 'The run has not started yet; it will be removed from the queue.'
+          }
+          confirmLabel="Cancel run"
+          onConfirm={() => void cancel()}
+          onClose={() => setConfirming(false)}
+        />
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,122 @@
+// The Evaluation and Artifacts tabs of a run.
+import { ApiError, api } from '../api/client';
+import { withToken } from '../api/token';
+import type { Artifact, EvalReport } from '../api/types';
+import { ErrorBanner } from '../components/ErrorBanner';
+import { formatBytes, formatDate, formatPercent } from '../lib/format';
+import { useAsync } from '../lib/useAsync';
+
+export function EvalTab({ runId, version }: { runId: string; version: number }) {
+  const report = useAsync(
+    (signal) => api.get<EvalReport>(`/api/tunix/runs/${runId}/eval`, undefined, signal),
+    [runId, version],
+  );
+  const notYet = report.error instanceof ApiError && report.error.status === 404;
+  const r = report.data;
+  return (
+    <section data-testid="eval-tab">
+      {notYet ? (
+        <p className="muted" data-testid="eval-empty">
+          No evaluation yet: it is written when training finishes.
+        </p>
+      ) : (
+        <ErrorBanner error={report.error} onRetry={report.reload} />
+      )}
+      {r && (
+        <>
+          <div className="stats" data-testid="eval-summary">
+            <div className="stat">
+              <span className="stat-value" data-testid="eval-exact-match">{formatPercent(r.summary.exact_match)}</span>
+              <span className="stat-label">exact match</span>
+            </div>
+            <div className="stat">
+              <span className="stat-value">{formatPercent(r.summary.format_ok)}</span>
+              <span className="stat-label">format ok</span>
+            </div>
+            <div className="stat">
+              <span className="stat-value">{r.summary.n ?? '—'}</span>
+              <span className="stat-label">examples</span>
+            </div>
+          </div>
+          <table className="table" data-testid="eval-examples">
+            <thead>
+              <tr>
+                <th>Prompt</th>
+                <th>Expected</th>
+                <th>Generated</th>
+                <th>Extracted</th>
+                <th>Correct</th>
+              </tr>
+            </thead>
+            <tbody>
+              {r.examples.map((ex, i) => (
+                <tr key={ex.id ?? i} className={ex.correct ? 'good' : 'bad'} data-testid="eval-example">
+                  <td className="ellipsis">{ex.prompt}</td>
+                  <td>{ex.expected_answer ?? '—'}</td>
+                  <td className="pre">{ex.generated}</td>
+                  <td>{ex.extracted_answer ?? '—'}</td>
+                  <td>{ex.correct ? '✓' : '✗'}{ex.format_ok ? '' : ' (format)'}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      )}
+    </section>
+  );
+}
+
+export function ArtifactsTab({ runId, version, refreshMs }: { runId: string; version: number; refreshMs: number | null }) {
+  const list = useAsync(
+    (signal) => api.get<Artifact[] | { data: Artifact[] }>(`/api/tunix/runs/${runId}/artifacts`, undefined, signal),
+    [runId, version],
+    { refreshMs },
+  );
+  const artifacts = Array.isArray(list.data) ? list.data : (list.data?.data ?? []);
+  return (
+    <section data-testid="artifacts-tab">
+      <ErrorBanner error={list.error} onRetry={list.reload} />
+      <table className="table" data-testid="artifacts-table">
+        <thead>
+          <tr>
+            <th>Name</th>
+            <th>Kind</th>
+            <th>Size</th>
+            <th>sha256</th>
+            <th>Created</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {artifacts.map((a) => (
+            <tr key={a.id} data-testid="artifact-row" data-name={a.name} data-kind={a.kind}>
+              <td><code>{a.name}</code></td>
+              <td>{a.kind}</td>
+              <td>{formatBytes(a.size_bytes)}</td>
+              <td className="ellipsis" title={a.sha256 ?? ''}>
+                <code>{a.sha256 ? a.sha256.slice(0, 16) : '—'}</code>
+              </td>
+              <td className="nowrap">{formatDate(a.created_at)}</td>
+              <td>
+                <a
+                  href={withToken(`/api/tunix/runs/${runId}/artifacts/${a.id}/download`)}
+                  download
+                  data-testid="artifact-download"
+                >
+                  Download{a.kind === 'directory' ? ' (.tar)' : ''}
+                </a>
+              </td>
+            </tr>
+          ))}
+          {list.data && artifacts.length === 0 && (
+            <tr>
+              <td colSpan={6} className="muted center">
+                No artifacts yet.
+              </td>
+            </tr>
+          )}
+        </tbody>
+      </table>
+    </section>
+  );
+}
