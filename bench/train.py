@@ -163,7 +163,7 @@ def main() -> int:
             env = {**os.environ, "TUNIX_RT_HOME": str(root / "home"), "TUNIX_RT_PORT": str(port)}
             env.pop("TUNIX_RT_DATABASE_URL", None)
             server = subprocess.Popen(
-                [sys.executable, "-m", "tunix_rt.cli", "serve", "--workers", "1"],
+                [str(Path(sys.executable).with_name("tunix-rt")), "serve", "--workers", "1"],
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

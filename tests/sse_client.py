@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -102,3 +103,44 @@ async def read_until_end(
 
 def log_texts(events: list[Event]) -> list[str]:
     return [e.data["text"] for e in events if e.event == "log"]
+
+
+@dataclass
+class ReconnectResult:
+    texts: list[str]
+    connections: int
+    end_status: str | None
+
+
+async def read_with_reconnects(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    seed: int,
+    max_lines_per_connection: int,
+    progress: dict[str, int] | None = None,
+) -> ReconnectResult:
+    """Follow a run to `end`, dropping the connection after a random number of lines and
+    resuming with Last-Event-ID each time; asserts no gap and no duplicate on the way."""
+    rng = random.Random(seed)
+    texts: list[str] = []
+    last, connections, end_status, ended = 0, 0, None, False
+    while not ended:
+        budget = rng.randint(1, max_lines_per_connection)
+        headers = {"Last-Event-ID": str(last)} if last else None
+        connections += 1
+        async with contextlib.aclosing(iter_events(client, url, headers=headers)) as events:
+            async for event in events:
+                assert not ended, f"{event.event} after end"
+                if event.event == "end":
+                    end_status, ended = event.data["status"], True
+                elif event.event == "log":
+                    assert event.data["seq"] == last + 1, f"gap or duplicate after {last}"
+                    last = event.data["seq"]
+                    texts.append(event.data["text"])
+                    if progress is not None:
+                        progress["last_seq"] = last
+                    budget -= 1
+                    if budget == 0:
+                        break
+    return ReconnectResult(texts, connections, end_status)

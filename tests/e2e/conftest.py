@@ -137,6 +137,7 @@ def page(browser: Browser) -> Iterator[Page]:
 
 
 def save_screenshot(page: Page, name: str) -> Path:
+    print(time.strftime("%T"), "screenshot", name, flush=True)
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOT_DIR / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)

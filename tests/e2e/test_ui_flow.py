@@ -75,6 +75,14 @@ def test_traces_dataset_run_flow(page: Page, server: Server) -> None:
     page.get_by_test_id("compare-selected").click()
     expect(page.get_by_test_id("compare-summary")).to_be_visible()
     expect(page.get_by_test_id("compare-answer")).to_be_visible()
+    query = page.url.split("?", 1)[1]
+    diff = httpx.get(f"{server.url}/api/traces/compare?{query}", timeout=10).json()["diff"]
+    divergent = page.get_by_test_id("divergent-step")
+    if diff["first_divergent_step"] is None:
+        expect(divergent).to_have_count(0)
+    else:
+        expect(divergent).to_have_count(1)
+        expect(divergent.locator("th")).to_contain_text(str(diff["first_divergent_step"] + 1))
     save_screenshot(page, "trace-compare")
 
     # Open one trace and score it.
@@ -128,6 +136,9 @@ def test_traces_dataset_run_flow(page: Page, server: Server) -> None:
     expect(page.get_by_test_id("run-overview")).to_be_visible()
     expect(page.get_by_test_id("run-step")).to_have_text("30/30")
     save_screenshot(page, "run-detail")
+    page.emulate_media(color_scheme="dark")
+    save_screenshot(page, "run-detail-dark")
+    page.emulate_media(color_scheme="light")
 
     page.get_by_test_id("tab-eval").click()
     expect(page.get_by_test_id("eval-summary")).to_be_visible()
@@ -156,28 +167,68 @@ def test_traces_dataset_run_flow(page: Page, server: Server) -> None:
     save_screenshot(page, "runs")
 
 
-def test_cancel_run_from_ui(page: Page, server: Server) -> None:
+def point_count(page: Page) -> int:
+    return int(page.get_by_test_id("loss-chart").get_attribute("data-point-count") or 0)
+
+
+def shown_seqs(page: Page) -> list[int]:
+    lines = page.locator("[data-testid=log-lines] .log-line")
+    return [int(s) for s in lines.evaluate_all("els => els.map(e => e.dataset.seq)")]
+
+
+def test_live_logs_reconnect_and_cancel(page: Page, server: Server) -> None:
     generate_traces(page, server, "addition", count=24, seed=11)
     dataset_key = build_dataset(page, server, "e2e-cancel", "addition", expected_count=24)
+    # Long enough that it only ends by cancellation: everything below happens while it runs.
     run_id = submit_run(page, dataset_key, max_steps=100_000, save_every_steps=1000, batch_size=8)
     badge = page.get_by_test_id("status-badge")
     expect(badge).to_have_attribute("data-status", "running", timeout=RUN_TIMEOUT_MS)
+    page.get_by_test_id("tab-logs").click()
+    expect(page.get_by_test_id("stream-state")).to_have_attribute("data-state", "open")
+
+    # The curve grows from live metric events while the run is still running.
+    expect(page.get_by_test_id("loss-chart")).to_have_attribute(
+        "data-point-count", re.compile(r"^[1-9]\d*$"), timeout=RUN_TIMEOUT_MS
+    )
+    before = point_count(page)
+    page.wait_for_function(
+        "n => Number(document.querySelector('[data-testid=loss-chart]').dataset.pointCount) > n",
+        arg=before,
+        timeout=RUN_TIMEOUT_MS,
+    )
+    expect(badge).to_have_attribute("data-status", "running")
+    save_screenshot(page, "run-detail-live")
+
+    # Reconnect resumes after the last seq: lines keep coming, none twice.
+    lines_before = len(shown_seqs(page))
+    page.get_by_test_id("reconnect-logs").click()
+    expect(page.get_by_test_id("stream-state")).to_have_attribute("data-state", "open")
+    page.wait_for_function(
+        "n => document.querySelectorAll('[data-testid=log-lines] .log-line').length > n",
+        arg=lines_before,
+        timeout=RUN_TIMEOUT_MS,
+    )
+    seqs = shown_seqs(page)
+    assert len(seqs) == len(set(seqs)) and seqs == sorted(seqs)
+
+    # Cancel: dismissing the dialog keeps the run going; confirming cancels it.
     page.get_by_test_id("cancel-run").click()
     dialog = page.get_by_test_id("confirm-dialog")
     expect(dialog).to_be_visible()
-    # Dismissing keeps the run going; confirming cancels it.
     page.get_by_test_id("confirm-dialog-dismiss").click()
     expect(dialog).to_be_hidden()
     expect(badge).to_have_attribute("data-status", "running")
     page.get_by_test_id("cancel-run").click()
     page.get_by_test_id("confirm-dialog-confirm").click()
     expect(badge).to_have_attribute("data-status", "cancelled", timeout=RUN_TIMEOUT_MS)
+    expect(page.get_by_test_id("stream-state")).to_have_attribute("data-state", "ended")
     expect(page.get_by_test_id("cancel-run")).to_have_count(0)
     expect(page.get_by_test_id("retry-run")).to_be_visible()
-    assert (
-        httpx.get(f"{server.url}/api/tunix/runs/{run_id}", timeout=10).json()["status"]
-        == "cancelled"
-    )
+    run = httpx.get(f"{server.url}/api/tunix/runs/{run_id}", timeout=10).json()
+    assert run["status"] == "cancelled"
+    seqs = shown_seqs(page)
+    assert len(seqs) == len(set(seqs)) == run["log_lines"]
+    save_screenshot(page, "run-detail-cancelled")
 
     page.goto(f"{server.url}/runs?status=cancelled")
     rows = page.get_by_test_id("run-row")
@@ -200,4 +251,5 @@ def test_api_offline_shows_error_banner(page: Page, tmp_path: Path) -> None:
         "Cannot reach the tunix-rt API"
     )
     expect(page.get_by_test_id("datasets-page")).to_be_visible()  # the page, not a blank screen
+    expect(page.get_by_test_id("health")).to_have_attribute("data-online", "false")
     save_screenshot(page, "api-offline")

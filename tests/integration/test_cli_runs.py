@@ -104,17 +104,18 @@ def test_artifacts_download_verified_and_resumed(
     assert hashlib.sha256(target.read_bytes()).hexdigest() == eval_artifact["sha256"]
     assert json.loads(target.read_text())["summary"]["exact_match"] == 0.95
 
-    # A checkpoint file left half-downloaded is completed with a Range request, by artifact id.
-    state = next(a for a in artifacts.values() if a["name"].endswith("state.bin"))
+    # A file left half-downloaded is completed with a Range request (named by artifact id).
+    state = artifacts["tokenizer.model"]
     whole = httpx.get(f"{server.url}/api/tunix/runs/{run_id}/artifacts/{state['id']}/download")
-    partial = tmp_path / "state.bin"
-    partial.with_name("state.bin.part").write_bytes(whole.content[:1000])
+    partial = tmp_path / "tokenizer.model"
+    partial.with_name("tokenizer.model.part").write_bytes(whole.content[:1000])
     done = run_cli(server.url, "runs", "download", run_id, state["id"], "-o", str(partial))
     assert done.returncode == 0, done.stderr
     assert partial.read_bytes() == whole.content
-    assert not partial.with_name("state.bin.part").exists()
+    assert not partial.with_name("tokenizer.model.part").exists()
 
-    # A corrupt partial file fails the digest check: exit 1, a message, the part removed.
+    # A corrupt partial file fails the digest check: exit 1, a message, the part removed. (It
+    # also proves the resume asked for a Range: a full re-download would have succeeded.)
     bad = tmp_path / "bad.bin"
     bad.with_name("bad.bin.part").write_bytes(b"x" * 1000)
     done = run_cli(server.url, "runs", "download", run_id, state["id"], "-o", str(bad))

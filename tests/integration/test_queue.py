@@ -98,13 +98,13 @@ async def test_cancel_vs_finish_race_has_one_winner(sessions: Sessions) -> None:
         run = await claim(sessions)
         assert run is not None
 
-        async def cancel() -> str:
+        async def cancel(run_id: uuid.UUID = run_id) -> str:
             async with sessions() as session:
                 got, _ = await queue.request_cancel(session, run_id)
                 await session.commit()
                 return got.status
 
-        async def finish() -> str:
+        async def finish(run_id: uuid.UUID = run_id) -> str:
             async with sessions() as session:
                 try:
                     got, _ = await queue.transition_run(
@@ -123,8 +123,9 @@ async def test_cancel_vs_finish_race_has_one_winner(sessions: Sessions) -> None:
         history = [to for _, to in await events_of(sessions, run_id)]
         assert history[:2] == ["pending", "running"]
         assert history.count("completed") == (1 if final.status == "completed" else 0)
-        assert all(not isinstance(o, BaseException) or isinstance(o, errors.Conflict)
-                   for o in outcomes)
+        assert all(
+            not isinstance(o, BaseException) or isinstance(o, errors.Conflict) for o in outcomes
+        )
 
 
 async def test_stale_attempt_cannot_finish_reclaimed_run(sessions: Sessions) -> None:

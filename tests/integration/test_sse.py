@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -14,7 +13,14 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests import run_rows
-from tests.sse_client import Event, iter_events, live_server, log_texts, read_until_end
+from tests.sse_client import (
+    Event,
+    iter_events,
+    live_server,
+    log_texts,
+    read_until_end,
+    read_with_reconnects,
+)
 from tunix_rt.runs.logs import LogWriter
 from tunix_rt.settings import Settings
 
@@ -173,40 +179,26 @@ async def test_reconnects_at_random_points_reassemble_the_log_exactly(
         for start in range(0, len(expected), 400):
             writer.feed("stdout", "".join(f"{t}\n" for t in expected[start : start + 400]).encode())
             await asyncio.sleep(0.005)
-        print('writer fed all', flush=True)
         await writer.close()
-        print('writer closed', flush=True)
         await run_rows.set_status(sessions, run_id, "completed")
 
-    async def read() -> tuple[list[str], int]:
-        rng = random.Random(7)
-        received: list[str] = []
-        last, connections, ended = 0, 0, False
-        while not ended:
-            budget = rng.randint(1, 2500)
-            headers = {"Last-Event-ID": str(last)} if last else None
-            connections += 1
-            print('connect', last, flush=True)
-            stream = iter_events(http, logs_url(base_url, run_id), headers=headers)
-            async with contextlib.aclosing(stream) as events:
-                async for event in events:
-                    assert not ended, f"{event.event} after end"
-                    if event.event == "end":
-                        assert event.data == {"status": "completed"}
-                        ended = True
-                    elif event.event == "log":
-                        assert event.data["seq"] == last + 1, "gap or duplicate"
-                        last = event.data["seq"]
-                        received.append(event.data["text"])
-                        budget -= 1
-                        if budget == 0:
-                            break
-        return received, connections
+    progress = {"last_seq": 0, "writer_done": 0}
 
-    (received, connections), _ = await asyncio.wait_for(asyncio.gather(read(), write()), 20)
-    assert connections > 5
-    assert received == expected
-    assert received == log_path.read_text().splitlines()
+    async def write_then_mark() -> None:
+        await write()
+        progress["writer_done"] = 1
+
+    reader = read_with_reconnects(
+        http, logs_url(base_url, run_id), seed=7, max_lines_per_connection=2500, progress=progress
+    )
+    try:
+        result, _ = await asyncio.wait_for(asyncio.gather(reader, write_then_mark()), 60)
+    except TimeoutError:
+        pytest.fail(f"stream stalled: {progress}")
+    assert result.connections > 5
+    assert result.end_status == "completed"
+    assert result.texts == expected
+    assert result.texts == log_path.read_text().splitlines()
 
 
 async def test_hundred_concurrent_clients_on_one_run(base_url: str, sessions: Sessions) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from tests.integration.worker_helpers import (
     Sessions,
@@ -20,6 +20,7 @@ from tests.integration.worker_helpers import (
 )
 from tunix_rt.db import models
 from tunix_rt.runs import materialize, queue
+from tunix_rt.runs.schema import RunRequest
 from tunix_rt.settings import Settings
 from tunix_rt.worker.loop import Worker
 
@@ -184,7 +185,8 @@ async def test_drain_hands_run_back_without_counting_attempt(
 ) -> None:
     run_id = await enqueue(sessions)
     run_dir = materialize.run_dir_of(settings, run_id)
-    ctx = worker_context(settings.model_copy(update={"cancel_grace_s": 1.0}), sessions, "sleep", "60")
+    quick = settings.model_copy(update={"cancel_grace_s": 1.0})
+    ctx = worker_context(quick, sessions, "sleep", "60")
     worker = Worker(ctx)
     worker.start()
     child = int(await wait_for_file(run_dir / "child.pid"))
@@ -243,13 +245,10 @@ async def test_retry_links_old_checkpoints(settings: Settings, sessions: Session
     async with running_worker(settings, sessions, "ok"):
         await wait_terminal(sessions, old_id)
     async with sessions() as session:
-        await queue.transition_run  # noqa: B018 - the run is completed; make a failed twin
         old = await queue.read_run(session, old_id)
         twin, _ = await queue.enqueue_run(
             session,
-            __import__("tunix_rt.runs.schema", fromlist=["RunRequest"]).RunRequest.model_validate(
-                {k: v for k, v in old.request.items()}
-            ),
+            RunRequest.model_validate(old.request),
             default_timeout_s=60,
             default_max_attempts=1,
             retry_of=old_id,
@@ -263,8 +262,3 @@ async def test_retry_links_old_checkpoints(settings: Settings, sessions: Session
     linked = new_dir / "checkpoints" / "3" / "weights.bin"
     assert linked.exists()
     assert linked.stat().st_ino == (old_dir / "checkpoints" / "3" / "weights.bin").stat().st_ino
-
-
-async def count_rows(sessions: Sessions, model: Callable[..., object]) -> int:
-    async with sessions() as session:
-        return int((await session.execute(select(func.count()).select_from(model))).scalar() or 0)  # type: ignore[arg-type]

@@ -84,11 +84,20 @@ async def wait_terminal(sessions: Sessions, run_id: uuid.UUID, timeout_s: float 
 async def wait_for_file(path: Path, timeout_s: float = 15) -> str:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
-    while not path.exists() or not path.read_text().strip():
+    while True:
+        text = await asyncio.to_thread(_read_or_empty, path)
+        if text:
+            return text
         if loop.time() > deadline:
             raise AssertionError(f"{path} never appeared")
         await asyncio.sleep(0.05)
-    return path.read_text().strip()
+
+
+def _read_or_empty(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        return ""
 
 
 def pid_alive(pid: int) -> bool:

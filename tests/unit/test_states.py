@@ -38,7 +38,7 @@ def test_refused_transition_raises(src: str, dst: str) -> None:
 
 
 def test_terminal_statuses_have_no_exit() -> None:
-    assert states.TERMINAL == {"completed", "failed", "cancelled", "timeout"}
+    assert {"completed", "failed", "cancelled", "timeout"} == states.TERMINAL
     for status in states.TERMINAL:
         assert not states.TRANSITIONS[status]
 

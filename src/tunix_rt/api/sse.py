@@ -18,10 +18,11 @@ committed before the terminal status can be missed.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -113,7 +114,7 @@ async def _read_status(ctx: AppContext, run_id: uuid.UUID, cur: _Cursor) -> bool
 
 
 async def _read_metrics(ctx: AppContext, run_id: uuid.UUID, cur: _Cursor) -> None:
-    cur.metrics_checked_at = time.monotonic()
+    cur.metrics_checked_at = asyncio.get_running_loop().time()
     while True:
         async with ctx.sessions() as session:
             rows = await registry.list_metrics(
@@ -134,20 +135,39 @@ async def _read_metrics(ctx: AppContext, run_id: uuid.UUID, cur: _Cursor) -> Non
             return
 
 
-async def _read_logs(ctx: AppContext, run_id: uuid.UUID, cur: _Cursor) -> bool:
-    """Queue one page of log lines; True when more may be waiting."""
-    async with ctx.sessions() as session:
-        page = await logstream.read_lines_after(session, run_id, cur.last_seq)
+def render_page(page: logstream.LogPage, after_seq: int) -> str:
+    """A page as SSE text: `truncated` first when the cap dropped lines, then `log` events."""
+    parts = []
     if page.dropped:
-        first = page.lines[0].seq
-        data = {"dropped": page.dropped, "resume_seq": first}
-        cur.chunks.append(format_event("truncated", data))
+        data = {"dropped": page.dropped, "resume_seq": page.lines[0].seq}
+        parts.append(format_event("truncated", data))
     for line in page.lines:
         line_data = {"seq": line.seq, "stream": line.stream, "text": line.text}
-        cur.chunks.append(format_event("log", line_data, event_id=line.seq))
-    if page.last_seq is not None:
-        cur.last_seq = page.last_seq
-    return len(page.lines) == logstream.PAGE_LINES
+        parts.append(format_event("log", line_data, event_id=line.seq))
+    return "".join(parts)
+
+
+# One shared reader per engine (i.e. per app), created on first use.
+_READERS: weakref.WeakKeyDictionary[Any, logstream.SharedPageReader] = weakref.WeakKeyDictionary()
+
+
+def _page_reader(ctx: AppContext) -> logstream.SharedPageReader:
+    reader = _READERS.get(ctx.engine)
+    if reader is None:
+        reader = logstream.SharedPageReader(ctx.sessions, render_page)
+        _READERS[ctx.engine] = reader
+    return reader
+
+
+async def _read_logs(ctx: AppContext, run_id: uuid.UUID, cur: _Cursor, woke_at: float) -> bool:
+    """Queue one page of log lines; True when more may be waiting (read again at once)."""
+    shared = await _page_reader(ctx).read(run_id, cur.last_seq, woke_at)
+    if shared.page.last_seq is None:
+        return False
+    cur.chunks.append(shared.text)
+    cur.last_seq = shared.page.last_seq
+    # A cached page may predate this wake-up: lines after it may already be waiting.
+    return len(shared.page.lines) == logstream.PAGE_LINES or shared.started_at < woke_at
 
 
 def _take(cur: _Cursor) -> str:
@@ -167,27 +187,29 @@ async def stream_run(ctx: AppContext, run_id: uuid.UUID, since_seq: int) -> Asyn
     try:
         async with ctx.hub.subscribe(run_id) as sub:
             yield f"retry: {RETRY_MS}\n\n"
-            next_heartbeat = time.monotonic() + heartbeat_s
+            clock = asyncio.get_running_loop().time
+            next_heartbeat = clock() + heartbeat_s
             while True:
+                woke_at = clock()
                 if not await _read_status(ctx, run_id, cur):
                     yield _take(cur) + format_event("end", {"status": None, "reason": "deleted"})
                     return
-                now = time.monotonic()
                 if kinds & {"start", "metric", "reconnected"} or (
-                    now - cur.metrics_checked_at >= METRIC_RECHECK_S
+                    woke_at - cur.metrics_checked_at >= METRIC_RECHECK_S
                 ):
                     await _read_metrics(ctx, run_id, cur)
-                more = await _read_logs(ctx, run_id, cur)
+                more = await _read_logs(ctx, run_id, cur, woke_at)
                 if cur.status in states.TERMINAL and not more:
-                    # Final drain, in fresh sessions read after the terminal status was seen.
-                    while await _read_logs(ctx, run_id, cur):
+                    # Final drain: reads that start after the terminal status was seen.
+                    terminal_seen_at = clock()
+                    while await _read_logs(ctx, run_id, cur, terminal_seen_at):
                         yield _take(cur)
                     await _read_metrics(ctx, run_id, cur)
                     yield _take(cur) + format_event("end", {"status": cur.status})
                     return
                 if cur.chunks:
                     yield _take(cur)
-                now = time.monotonic()
+                now = clock()
                 if now >= next_heartbeat:
                     yield format_event("heartbeat", {"ts": datetime.now(UTC).isoformat()})
                     next_heartbeat = now + heartbeat_s

@@ -88,6 +88,7 @@ class LogWriter:
         self._flusher: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._failed = False
+        self._closing = False
 
     async def open(self) -> None:
         """Resume numbering after the run's stored lines (a requeued attempt appends)."""
@@ -150,7 +151,7 @@ class LogWriter:
             self._partial[stream] = b""
 
     async def _flush_periodically(self) -> None:
-        while True:
+        while not self._closing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._flush_s)
             self._wake.clear()
@@ -254,8 +255,11 @@ class LogWriter:
         self.end_stream("stdout")
         self.end_stream("stderr")
         if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            # Never cancel a flush mid-statement (a cancelled aiosqlite call can leave its
+            # connection holding the write lock): ask the flusher to finish its pass.
+            self._closing = True
+            self._wake.set()
+            with contextlib.suppress(Exception):
                 await self._flusher
             self._flusher = None
         loop = asyncio.get_running_loop()

@@ -17,7 +17,6 @@ from tunix_rt.traces import generators
 HOLDOUT_SEED_OFFSET = 10_007
 
 
-
 def sft_records(task: str, count: int, seed: int, split: str) -> list[dict[str, Any]]:
     records = []
     for index, trace in enumerate(generators.generate_traces(task, count, seed)):

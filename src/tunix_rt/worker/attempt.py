@@ -33,6 +33,9 @@ PIPE_DRAIN_S = 5.0
 FINISH_RETRY_FOR_S = 120.0
 FINISH_RETRY_DELAY_S = 1.0
 STDERR_LINES_IN_ERROR = 10
+# Raw streams the worker tails; logs/output.log (written by the LogWriter) keeps them both.
+STDOUT_PATH = "logs/stdout.log"
+STDERR_PATH = "logs/stderr.log"
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +95,9 @@ class RunAttempt:
         try:
             argv = [*settings.worker_command, str(spec_path)]
             try:
-                child = await process.spawn_child(argv, run_dir, {})
+                child = await process.spawn_child(
+                    argv, run_dir, {}, run_dir / STDOUT_PATH, run_dir / STDERR_PATH
+                )
             except OSError as exc:
                 writer.feed("stderr", f"cannot start {argv[0]}: {exc}\n".encode())
                 await writer.close()
@@ -110,12 +115,19 @@ class RunAttempt:
     ) -> tuple[int, bool]:
         """Stream the child until it exits or a stop is requested; returns (exit code,
         whether our stop came before the child's own exit)."""
+        exited = asyncio.Event()
+        run_dir = materialize.run_dir_of(self.ctx.settings, self.run_id)
+        interval = self.ctx.settings.log_flush_interval_ms / 1000
         pumps = [
             asyncio.create_task(
-                process.pump_stream(child.proc.stdout, lambda b: writer.feed("stdout", b))
+                process.tail_file(
+                    run_dir / STDOUT_PATH, lambda b: writer.feed("stdout", b), exited, interval
+                )
             ),
             asyncio.create_task(
-                process.pump_stream(child.proc.stderr, lambda b: writer.feed("stderr", b))
+                process.tail_file(
+                    run_dir / STDERR_PATH, lambda b: writer.feed("stderr", b), exited, interval
+                )
             ),
             asyncio.create_task(process.pump_lines(child.events, handler.handle_line)),
         ]
@@ -132,8 +144,9 @@ class RunAttempt:
             await process.terminate_child(child, self.ctx.settings.cancel_grace_s)
         stopper.cancel()
         exit_code = await waiter
-        # Leftover grandchildren may still hold the pipes open: end the whole group.
+        # Leftover grandchildren may still hold the events pipe open: end the whole group.
         process.signal_group(child.pgid, signal.SIGKILL)
+        exited.set()
         _, hanging = await asyncio.wait(pumps, timeout=PIPE_DRAIN_S)
         for task in hanging:
             task.cancel()

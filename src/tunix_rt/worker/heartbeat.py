@@ -38,12 +38,19 @@ class Heartbeat:
         self.attempt = attempt
         self._on_stop = on_stop
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._idle = asyncio.Event()  # clear while a database call is in flight
+        self._idle.set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._beat_forever(), name=f"heartbeat-{self.run_id}")
 
     async def stop(self) -> None:
         if self._task is not None:
+            # Cancel only between database calls: a cancelled aiosqlite call can leave its
+            # connection holding the write lock. A beat in flight finishes, then we stop.
+            self._stopping = True
+            await self._idle.wait()
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -71,11 +78,16 @@ class Heartbeat:
                         break
                 if sub is None:
                     await asyncio.sleep(interval)
+                if self._stopping:
+                    return
+                self._idle.clear()
                 try:
                     status = await self.beat()
                 except Exception as exc:
                     log.warning("heartbeat for run %s failed: %s", self.run_id, exc)
                     continue
+                finally:
+                    self._idle.set()
                 if status is None:
                     self._on_stop("lease_lost")
                     return

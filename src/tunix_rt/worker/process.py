@@ -1,4 +1,10 @@
-"""The training child: spawn it in its own process group, read its pipes, stop it.
+"""The training child: spawn it in its own process group, tail its output, stop it.
+
+stdout and stderr go to files (logs/stdout.log, logs/stderr.log) that the worker tails,
+not to pipes: a chatty child then writes at disk speed whatever the worker and the database
+are doing (a pipe would block it while the event loop is busy inserting lines, and during a
+database restart), and a grandchild that keeps the descriptors open cannot stall the end of
+a run. Structured events still use a pipe: they are few and small.
 
 The child runs in a new session (its own process group), so a cancel signals it and every
 process it spawned at once. PR_SET_PDEATHSIG makes the kernel kill the child if the worker
@@ -18,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 EVENTS_FD_ENV = "TUNIX_RT_EVENTS_FD"
-READ_BYTES = 256 * 1024
+READ_BYTES = 1024 * 1024
 PR_SET_PDEATHSIG = 1
 
 _libc: ctypes.CDLL | None = None
@@ -49,18 +55,27 @@ class Child:
         return self.proc.pid
 
 
-async def spawn_child(argv: Sequence[str], cwd: Path, extra_env: dict[str, str]) -> Child:
+async def spawn_child(
+    argv: Sequence[str],
+    cwd: Path,
+    extra_env: dict[str, str],
+    stdout_path: Path,
+    stderr_path: Path,
+) -> Child:
     _load_libc()
     read_fd, write_fd = os.pipe()
     env = {**os.environ, **extra_env, EVENTS_FD_ENV: str(write_fd), "PYTHONUNBUFFERED": "1"}
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    out_fd = os.open(stdout_path, flags, 0o644)
+    err_fd = os.open(stderr_path, flags, 0o644)
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv,
             cwd=str(cwd),
             env=env,
             stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+            stdout=out_fd,
+            stderr=err_fd,
             pass_fds=(write_fd,),
             start_new_session=True,
             preexec_fn=_set_parent_death_signal,
@@ -70,8 +85,10 @@ async def spawn_child(argv: Sequence[str], cwd: Path, extra_env: dict[str, str])
         os.close(read_fd)
         raise
     finally:
-        # The child holds its own copy; ours must go so EOF arrives when the child exits.
+        # The child holds its own copies; ours must go so EOF arrives when the child exits.
         os.close(write_fd)
+        os.close(out_fd)
+        os.close(err_fd)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=READ_BYTES)
     pipe = os.fdopen(read_fd, "rb", 0)
@@ -101,14 +118,24 @@ async def terminate_child(child: Child, grace_s: float) -> int:
     return await child.proc.wait()
 
 
-async def pump_stream(
-    stream: asyncio.StreamReader | None, on_data: Callable[[bytes], None]
+async def tail_file(
+    path: Path, on_data: Callable[[bytes], None], finished: asyncio.Event, interval_s: float
 ) -> None:
-    """Hand raw chunks to on_data until EOF; never blocks the child on a slow consumer."""
-    if stream is None:
-        return
-    while chunk := await stream.read(READ_BYTES):
-        on_data(chunk)
+    """Hand new bytes of `path` to on_data every interval_s until `finished` is set and the
+    file is read to its end."""
+    with path.open("rb") as fh:
+        while True:
+            # Read the flag first: data written before the child exited is then always seen.
+            last_pass = finished.is_set()
+            chunk = fh.read(READ_BYTES)
+            if chunk:
+                on_data(chunk)
+                await asyncio.sleep(0)  # let the flusher and other runs have the loop
+                continue
+            if last_pass:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(finished.wait(), interval_s)
 
 
 async def pump_lines(

@@ -21,6 +21,7 @@ class Reaper:
         self.ctx = ctx
         self.reaped = 0
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._reap_forever(), name="reaper")
@@ -39,16 +40,18 @@ class Reaper:
         return len(reaped)
 
     async def _reap_forever(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self.reap_once()
             except Exception as exc:
                 log.warning("reaper pass failed: %s", exc)
-            await asyncio.sleep(self.ctx.settings.reaper_interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.ctx.settings.reaper_interval_s)
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            # Let a pass in flight finish rather than cancel it mid-statement.
+            self._stopping.set()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None

@@ -1,0 +1,210 @@
+"""Live log latency: child print -> SSE client, on SQLite and PostgreSQL.
+
+For each backend: start `tunix-rt serve --workers 1` (own process, fresh database) whose
+worker command is tests/fixtures/sse_lines.py, a child printing timestamped lines at a steady
+rate. For 1 and then 50 concurrent SSE clients, submit a run, follow /logs to `end` and
+measure, per delivered line, (client receive time - child print time). Prints p50/p99
+latency and lines/s delivered (all clients together). Target: p99 <= 250 ms on PostgreSQL.
+
+    python bench/sse.py                                 # both backends, 20,000 lines
+    python bench/sse.py --backends sqlite --lines 5000 --rate 1000 --clients 1 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = ROOT / "tests" / "fixtures" / "sse_lines.py"
+PG_ADMIN_URL = os.environ.get(
+    "TUNIX_RT_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+DATASET_KEY = "bench-sse-v1"
+P99_TARGET_MS = 250
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def pg_admin(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@contextmanager
+def database(backend: str, home: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{home / 'bench.db'}"
+        return
+    name = f"tunix_rt_bench_{uuid.uuid4().hex[:10]}"
+    asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    finally:
+        asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextmanager
+def server(database_url: str, home: Path, lines: int, rate: float) -> Iterator[str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TUNIX_RT_")}
+    env.update(
+        TUNIX_RT_HOME=str(home),
+        TUNIX_RT_DATABASE_URL=database_url,
+        TUNIX_RT_WORKER_COMMAND=json.dumps([sys.executable, str(FIXTURE), str(lines), str(rate)]),
+    )
+    cli = Path(sys.executable).parent / "tunix-rt"
+    proc = subprocess.Popen(
+        [str(cli), "serve", "--port", str(port), "--workers", "1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("tunix-rt serve did not start")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def add_dataset(database_url: str) -> None:
+    from tunix_rt.db import engine as db_engine
+    from tunix_rt.db import models
+
+    engine = db_engine.create_engine(database_url)
+    try:
+        async with db_engine.create_session_factory(engine)() as session:
+            session.add(
+                models.Dataset(
+                    key=DATASET_KEY,
+                    name="bench-sse",
+                    version="v1",
+                    filters={},
+                    selection_strategy="latest",
+                    trace_count=0,
+                    train_count=0,
+                    holdout_count=0,
+                    content_hash="0" * 64,
+                )
+            )
+            await session.commit()
+    finally:
+        await engine.dispose()
+
+
+async def follow(http: httpx.AsyncClient, url: str, latencies: list[float]) -> int:
+    """Read one stream to `end`; append each log line's latency; return lines received."""
+    received, event = 0, ""
+    async with http.stream("GET", url) as resp:
+        resp.raise_for_status()
+        async for line in resp.aiter_lines():
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: "):
+                now = time.time()
+                if event == "log":
+                    text = json.loads(line[6:])["text"]
+                    latencies.append(now - float(text.split(" ", 2)[1]))
+                    received += 1
+                elif event == "end":
+                    return received
+    return received
+
+
+async def measure(base: str, clients: int) -> dict[str, float]:
+    limits = httpx.Limits(max_connections=clients + 10)
+    async with httpx.AsyncClient(timeout=httpx.Timeout(120), limits=limits) as http:
+        created = await http.post(
+            f"{base}/api/tunix/run", json={"dataset_key": DATASET_KEY, "max_steps": 1}
+        )
+        created.raise_for_status()
+        url = f"{base}/api/tunix/runs/{created.json()['run_id']}/logs"
+        latencies: list[float] = []
+        started = time.perf_counter()
+        counts = await asyncio.gather(*(follow(http, url, latencies) for _ in range(clients)))
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "clients": clients,
+        "lines": sum(counts),
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+        "max_ms": latencies[-1] * 1000,
+        "lines_per_s": sum(counts) / elapsed,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", nargs="+", default=["postgresql", "sqlite"])
+    parser.add_argument("--lines", type=int, default=20_000)
+    parser.add_argument("--rate", type=float, default=2_000, help="child lines per second")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 50])
+    args = parser.parse_args()
+    print(f"child: {args.lines} lines at {args.rate:.0f} lines/s; clients: {args.clients}")
+    worst_pg_p99 = 0.0
+    for backend in args.backends:
+        with tempfile.TemporaryDirectory(prefix="tunix-rt-bench-sse-") as tmp:
+            home = Path(tmp)
+            with (
+                database(backend, home) as url,
+                server(url, home, args.lines, args.rate) as base,
+            ):
+                asyncio.run(add_dataset(url))
+                for clients in args.clients:
+                    r = asyncio.run(measure(base, clients))
+                    expected = args.lines * clients
+                    flag = "" if r["lines"] == expected else f"  MISSING {expected - r['lines']}"
+                    print(
+                        f"{backend:10s} clients={clients:3d}  p50 {r['p50_ms']:7.1f} ms  "
+                        f"p99 {r['p99_ms']:7.1f} ms  max {r['max_ms']:7.1f} ms  "
+                        f"delivered {r['lines_per_s']:9.0f} lines/s{flag}",
+                        flush=True,
+                    )
+                    if backend == "postgresql":
+                        worst_pg_p99 = max(worst_pg_p99, r["p99_ms"])
+    if "postgresql" in args.backends:
+        verdict = "ok" if worst_pg_p99 <= P99_TARGET_MS else "MISSED"
+        print(f"target p99 <= {P99_TARGET_MS} ms on PostgreSQL: {verdict} ({worst_pg_p99:.0f} ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
