@@ -62,12 +62,22 @@ async def run_worker(url: str, lines: int, home: Path) -> tuple[float, float, fl
         async with sessions() as session:
             if await session.get(models.Dataset, "bench-v1") is None:
                 session.add(
-                    models.Dataset(key="bench-v1", name="bench", version="v1", filters={},
-                                   selection_strategy="latest", trace_count=0, train_count=0,
-                                   holdout_count=0, content_hash="0" * 64)
+                    models.Dataset(
+                        key="bench-v1",
+                        name="bench",
+                        version="v1",
+                        filters={},
+                        selection_strategy="latest",
+                        trace_count=0,
+                        train_count=0,
+                        holdout_count=0,
+                        content_hash="0" * 64,
+                    )
                 )
             run, _ = await queue.enqueue_run(
-                session, RunRequest(dataset_key="bench-v1"), default_timeout_s=600,
+                session,
+                RunRequest(dataset_key="bench-v1"),
+                default_timeout_s=600,
                 default_max_attempts=1,
             )
             await session.commit()

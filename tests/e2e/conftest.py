@@ -82,9 +82,8 @@ def start_server(home: Path, extra_env: dict[str, str] | None = None) -> Server:
     require(DIST_INDEX.is_file(), f"the web UI is not built ({DIST_INDEX}): run `make web`")
     tunix_rt = Path(sys.executable).parent / "tunix-rt"
     port = free_port()
-    env = {**os.environ, "TUNIX_RT_HOME": str(home), **(extra_env or {})}
-    env.pop("TUNIX_RT_DATABASE_URL", None)
-    env.pop("TUNIX_RT_API_TOKEN", None)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TUNIX_RT_")}
+    env.update({"TUNIX_RT_HOME": str(home), **(extra_env or {})})
     log_path = home / "serve.log"
     home.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
@@ -137,7 +136,6 @@ def page(browser: Browser) -> Iterator[Page]:
 
 
 def save_screenshot(page: Page, name: str) -> Path:
-    print(time.strftime("%T"), "screenshot", name, flush=True)
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOT_DIR / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)

@@ -44,6 +44,7 @@ def build_dataset(page: Page, server: Server, name: str, task: str, expected_cou
     expect(page.get_by_test_id("preview-count")).to_have_attribute(
         "data-count", str(expected_count)
     )
+    save_screenshot(page, "datasets")
     page.get_by_test_id("dataset-build-submit").click()
     expect(page.get_by_test_id("dataset-manifest")).to_be_visible()
     expect(page.get_by_test_id("dataset-trace-count")).to_have_text(str(expected_count))
@@ -56,6 +57,7 @@ def submit_run(page: Page, dataset_key: str, **params: int) -> str:
     expect(page.get_by_test_id("run-dataset")).to_have_value(dataset_key)
     for name, value in params.items():
         page.get_by_test_id(f"run-{name}").fill(str(value))
+    save_screenshot(page, "new-run")
     page.get_by_test_id("run-submit").click()
     expect(page).to_have_url(UUID_PATH)
     match = UUID_PATH.search(page.url)
@@ -164,7 +166,6 @@ def test_traces_dataset_run_flow(page: Page, server: Server) -> None:
     page.get_by_test_id("nav-runs").click()
     row = page.locator(f"[data-testid=run-row][data-run-id='{run_id}']")
     expect(row.get_by_test_id("status-badge")).to_have_attribute("data-status", "completed")
-    save_screenshot(page, "runs")
 
 
 def point_count(page: Page) -> int:
@@ -179,8 +180,9 @@ def shown_seqs(page: Page) -> list[int]:
 def test_live_logs_reconnect_and_cancel(page: Page, server: Server) -> None:
     generate_traces(page, server, "addition", count=24, seed=11)
     dataset_key = build_dataset(page, server, "e2e-cancel", "addition", expected_count=24)
-    # Long enough that it only ends by cancellation: everything below happens while it runs.
-    run_id = submit_run(page, dataset_key, max_steps=100_000, save_every_steps=1000, batch_size=8)
+    # ~7 min of training here, so it only ends by cancellation: everything below happens while
+    # it runs. The trainer prints a line every max_steps/100 steps (every few seconds).
+    run_id = submit_run(page, dataset_key, max_steps=2000, save_every_steps=1000, batch_size=8)
     badge = page.get_by_test_id("status-badge")
     expect(badge).to_have_attribute("data-status", "running", timeout=RUN_TIMEOUT_MS)
     page.get_by_test_id("tab-logs").click()
@@ -234,6 +236,10 @@ def test_live_logs_reconnect_and_cancel(page: Page, server: Server) -> None:
     rows = page.get_by_test_id("run-row")
     expect(rows).to_have_count(1)
     expect(rows.first).to_have_attribute("data-run-id", run_id)
+    page.get_by_test_id("filter-status").select_option("")
+    expect(page).to_have_url(f"{server.url}/runs")
+    expect(page.get_by_test_id("run-row")).to_have_count(2)
+    save_screenshot(page, "runs")
 
 
 def test_api_offline_shows_error_banner(page: Page, tmp_path: Path) -> None:
@@ -253,3 +259,55 @@ def test_api_offline_shows_error_banner(page: Page, tmp_path: Path) -> None:
     expect(page.get_by_test_id("datasets-page")).to_be_visible()  # the page, not a blank screen
     expect(page.get_by_test_id("health")).to_have_attribute("data-online", "false")
     save_screenshot(page, "api-offline")
+
+
+def test_api_token_from_settings(page: Page, tmp_path: Path) -> None:
+    token = "e2e-secret-token"
+    server = start_server(tmp_path / "home", {"TUNIX_RT_API_TOKEN": token})
+    try:
+        page.goto(f"{server.url}/traces")
+        expect(page.get_by_test_id("error-banner").first).to_contain_text("API token")
+        page.get_by_test_id("settings-toggle").click()
+        page.get_by_test_id("token-input").fill(token)
+        page.get_by_test_id("token-save").click()
+        expect(page.get_by_test_id("traces-empty")).to_be_visible()
+        expect(page.get_by_test_id("error-banner")).to_have_count(0)
+        generate_traces(page, server, "multiplication", count=5, seed=3)
+        expect(page.get_by_test_id("trace-row")).to_have_count(5)
+        dataset_key = build_dataset(page, server, "e2e-token", "multiplication", expected_count=5)
+        # Links cannot send headers: they carry the token as ?access_token=.
+        href = page.get_by_test_id("export-trace-all").get_attribute("href")
+        assert href is not None and f"access_token={token}" in href
+        exported = httpx.get(server.url + href, timeout=10)
+        assert exported.status_code == 200 and len(exported.text.splitlines()) == 5
+        denied = httpx.get(f"{server.url}/api/datasets/{dataset_key}", timeout=10)
+        assert denied.status_code == 401
+    finally:
+        server.stop()
+
+
+def test_upload_jsonl_reports_bad_lines(page: Page, server: Server, tmp_path: Path) -> None:
+    def trace(answer: str) -> str:
+        steps = [{"i": 0, "type": "reasoning", "content": "think"}]
+        payload = {
+            "trace_version": "1",
+            "prompt": "2+2?",
+            "final_answer": answer,
+            "steps": steps,
+            "meta": {"task": "e2e-upload", "source": "upload"},
+        }
+        return json.dumps(payload)
+
+    lines = [trace("4"), "{broken json", trace("5"), trace(""), trace("6")]
+    upload = tmp_path / "traces.jsonl"
+    upload.write_text("\n".join(lines) + "\n")
+    page.goto(f"{server.url}/traces")
+    page.get_by_test_id("upload-input").set_input_files(str(upload))
+    result = page.get_by_test_id("upload-result")
+    expect(result).to_contain_text("Imported 3 traces, 2 lines rejected")
+    errors = page.get_by_test_id("upload-errors").locator("li")
+    expect(errors).to_have_count(2)
+    expect(errors.nth(0)).to_contain_text("line 2: invalid JSON")
+    expect(errors.nth(1)).to_contain_text("line 4: final_answer")
+    stored = httpx.get(f"{server.url}/api/traces?source=upload", timeout=10).json()["data"]
+    assert sorted(t["final_answer_preview"] for t in stored) == ["4", "5", "6"]

@@ -34,7 +34,8 @@ def free_port() -> int:
 
 
 def service_env(database_url: str, home: Path, **extra: str) -> dict[str, str]:
-    """Environment for serve/worker: fast timings, the fixture child unless overridden."""
+    """Environment for serve/worker: fast timings, the fixture child unless overridden
+    (an empty value unsets a variable, e.g. TUNIX_RT_WORKER_COMMAND="" for real training)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TUNIX_RT_")}
     env.update(
         TUNIX_RT_HOME=str(home),
@@ -47,7 +48,11 @@ def service_env(database_url: str, home: Path, **extra: str) -> dict[str, str]:
         TUNIX_RT_CANCEL_GRACE_S="2",
         TUNIX_RT_SSE_HEARTBEAT_S="1",
     )
-    env.update(extra)
+    for key, value in extra.items():
+        if value:
+            env[key] = value
+        else:
+            env.pop(key, None)
     return env
 
 
@@ -71,6 +76,12 @@ class Service:
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, no graceful close of open streams."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
 
     def stop(self, timeout_s: float = 20.0) -> None:
         if self.proc is None or self.proc.poll() is not None:

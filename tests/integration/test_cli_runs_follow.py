@@ -123,12 +123,15 @@ def test_follow_resumes_across_a_server_restart(database_url: str, home: Path) -
         run_id = submitted.stdout.split('"run_id": "', 1)[1].split('"', 1)[0]
         wait_for_status(api.url, run_id, {"running"})
         follower = spawn_cli(api.url, "runs", "logs", run_id, "-f")
-        time.sleep(1.5)
-        api.stop()
+        assert follower.stdout is not None
+        seen = [follower.stdout.readline() for _ in range(4)]  # following for real now
+        api.kill()
         time.sleep(1.0)
         restarted = start_server(database_url, home, "--workers", "0", port=port)
-        out, err = follower.communicate(timeout=120)
+        rest, err = follower.communicate(timeout=120)
+        out = "".join(seen) + rest
         assert follower.returncode == 0, out + err
+        assert "step 60/60" not in "".join(seen)  # the server really went away mid-run
         assert_each_step_once(out, STEPS)
         assert "resuming after line" in err
     finally:

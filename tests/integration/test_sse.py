@@ -210,12 +210,12 @@ async def test_hundred_concurrent_clients_on_one_run(base_url: str, sessions: Se
             for _ in range(100)
         ]
         await asyncio.sleep(0.5)
-        for batch in range(10):
+        for batch in range(5):
             await run_rows.add_lines(sessions, run_id, [f"{batch}:{i}" for i in range(100)])
             await asyncio.sleep(0.05)
         await run_rows.set_status(sessions, run_id, "completed")
         results = await asyncio.gather(*readers)
-    expected = [f"{b}:{i}" for b in range(10) for i in range(100)]
+    expected = [f"{b}:{i}" for b in range(5) for i in range(100)]
     for events in results:
         assert log_texts(events) == expected
         assert events[-1].event == "end"
@@ -240,3 +240,35 @@ async def test_snapshot_returns_tail_and_resume_seq(
     await run_rows.set_status(sessions, run_id, "completed")
     events = await read_until_end(http, logs_url(base_url, run_id), params={"since_seq": 30})
     assert log_texts(events) == ["s31"]
+
+
+async def test_cap_dropped_lines_give_one_truncated_event_then_the_kept_tail(
+    base_url: str, http: httpx.AsyncClient, sessions: Sessions, settings: Settings
+) -> None:
+    """The real LogWriter with a 4 KiB cap deletes the oldest lines; a late reader from the
+    start gets one `truncated` and then every kept line, and the counts add up."""
+    run_id = await run_rows.insert_run(sessions, status="running")
+    log_path = settings.artifacts / str(run_id) / "logs" / "output.log"
+    writer = LogWriter(
+        sessions, None, run_id, log_path, cap_bytes=4096, flush_lines=50, flush_ms=10, tail_lines=5
+    )
+    await writer.open()
+    for start in range(0, 2000, 100):
+        writer.feed(
+            "stdout", "".join(f"line-{i:04d}\n" for i in range(start, start + 100)).encode()
+        )
+        await asyncio.sleep(0.01)
+    await writer.close()
+    await run_rows.set_status(sessions, run_id, "completed")
+
+    events = await read_until_end(http, logs_url(base_url, run_id))
+    truncated = [e for e in events if e.event == "truncated"]
+    assert len(truncated) == 1
+    logs = [e.data for e in events if e.event == "log"]
+    dropped, resume = truncated[0].data["dropped"], truncated[0].data["resume_seq"]
+    assert dropped > 0 and resume == dropped + 1 == logs[0]["seq"]
+    assert [x["seq"] for x in logs] == list(range(resume, 2001))
+    assert dropped + len(logs) == 2000
+    assert [x["text"] for x in logs] == log_path.read_text().splitlines()[dropped:]
+    snapshot = (await http.get(f"{base_url}/api/tunix/runs/{run_id}/logs/snapshot")).json()
+    assert snapshot["dropped_lines"] == dropped and snapshot["last_seq"] == 2000

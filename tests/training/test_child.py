@@ -14,7 +14,7 @@ from tests.training.datasets import read_events, sft_records, write_dataset, wri
 
 pytestmark = [pytest.mark.slow, pytest.mark.training]
 
-SHORT = {"max_steps": 60, "save_every_steps": 25, "keep_checkpoints": 2, "seed": 3}
+SHORT = {"max_steps": 40, "save_every_steps": 25, "keep_checkpoints": 2, "seed": 3}
 QUICK_EVAL = {"max_examples": 16, "max_new_tokens": 40}
 
 
@@ -135,4 +135,19 @@ def test_malformed_dataset_exits_2_with_the_line(tmp_path: Path) -> None:
     result = run_child(write_spec(run_dir), timeout_s=60)
     assert result.returncode == 2
     assert "train.jsonl:6" in result.stderr and "model" in result.stderr
+    assert read_events(run_dir)[-1]["event"] == "error"
+
+
+def test_pretrained_model_without_weights_exits_2(tmp_path: Path) -> None:
+    run_dir = tmp_path / "pretrained"
+    write_dataset(run_dir, "high_card_duel", train_count=5, holdout_count=2)
+    (tmp_path / "empty-model").mkdir()
+    model = {
+        "family": "qwen3",
+        "config_preset": "qwen3_0p6b",
+        "path": str(tmp_path / "empty-model"),
+    }
+    result = run_child(write_spec(run_dir, model=model), timeout_s=120)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "has no *.safetensors" in result.stderr
     assert read_events(run_dir)[-1]["event"] == "error"

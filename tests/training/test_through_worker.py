@@ -180,9 +180,9 @@ async def test_killed_worker_run_resumes_from_checkpoint_on_another_worker(
     settings: Settings,
 ) -> None:
     first = start_worker("first")
-    run_id = await enqueue(client, dataset_key, max_steps=120, save_every_steps=20, max_attempts=3)
+    run_id = await enqueue(client, dataset_key, max_steps=60, save_every_steps=20, max_attempts=3)
     await wait_until(
-        client, f"/api/tunix/runs/{run_id}/metrics?name=loss", lambda b: len(b["data"]) >= 45, 180
+        client, f"/api/tunix/runs/{run_id}/metrics?name=loss", lambda b: len(b["data"]) >= 25, 180
     )
     first.kill()  # SIGKILL: no drain, no hand-back; only the lease can recover the run
     first.wait()
@@ -190,12 +190,12 @@ async def test_killed_worker_run_resumes_from_checkpoint_on_another_worker(
     run = await wait_terminal(client, run_id, timeout_s=240)
     assert run["status"] == "completed", run
     assert run["attempt"] == 2
-    assert sorted(set(await loss_steps(client, run_id))) == list(range(1, 121))
+    assert sorted(set(await loss_steps(client, run_id))) == list(range(1, 61))
     snapshot = (await client.get(f"/api/tunix/runs/{run_id}/logs/snapshot?tail=10000")).json()
     resumed = [
         line["text"] for line in snapshot["lines"] if "resuming from checkpoint" in line["text"]
     ]
     assert resumed, "the second attempt did not resume from a checkpoint"
     step = int(resumed[-1].rsplit(" ", 1)[1])
-    assert step >= 40
+    assert step >= 20
     assert (settings.artifacts / run_id / "eval.json").is_file()

@@ -2,28 +2,35 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 
 from tunix_rt.datasets import formats
 from tunix_rt.datasets.formats import MemberTrace
 
+DEFAULT_META = {"source": "generator:addition", "task": "addition", "expected_answer": "5"}
 
-def member(steps: list[dict[str, object]] | None = None) -> MemberTrace:
+
+def member(
+    steps: list[dict[str, object]] | None = None, meta: dict[str, object] | None = None
+) -> MemberTrace:
     return MemberTrace(
         trace_id="11111111-1111-1111-1111-111111111111",
-        created_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        created_at_raw=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
         split="train",
         trace_version="1",
         prompt="What is 2 + 3?",
         final_answer="5",
-        steps=steps
-        if steps is not None
-        else [
-            {"i": 1, "type": "reasoning", "content": "2 + 3 = 5"},
-            {"i": 0, "type": "reasoning", "content": "add the ones"},
-        ],
-        meta={"source": "generator:addition", "task": "addition", "expected_answer": "5"},
+        steps_json=json.dumps(
+            steps
+            if steps is not None
+            else [
+                {"i": 1, "type": "reasoning", "content": "2 + 3 = 5"},
+                {"i": 0, "type": "reasoning", "content": "add the ones"},
+            ]
+        ),
+        meta_json=json.dumps(meta if meta is not None else DEFAULT_META),
     )
 
 
@@ -60,11 +67,22 @@ def test_training_example_and_trace_formats() -> None:
     assert example["metadata"]["trace_id"] == example["id"]
     trace = formats.format_record("trace", member())
     assert trace["created_at"] == "2026-01-02T03:04:05+00:00"
+    sqlite_raw = dataclasses.replace(member(), created_at_raw="2026-01-02 03:04:05.000001")
+    assert sqlite_raw.created_at.isoformat() == "2026-01-02T03:04:05.000001+00:00"
     assert trace["split"] == "train"
     assert trace["steps"][0]["i"] == 1  # stored order is kept in the raw format
 
 
 def test_non_ascii_is_kept_readable() -> None:
-    m = member()
-    m = MemberTrace(**{**m.__dict__, "prompt": "¿Cuánto es 2 + 3?"})
-    assert "¿Cuánto" in formats.format_line("tunix_sft", m)
+    m = dataclasses.replace(member(), prompt='¿Cuánto es "2 + 3"?\n')
+    line = formats.format_line("tunix_sft", m)
+    assert "¿Cuánto" in line
+    assert json.loads(line)["prompts"].startswith('<start_of_turn>user\n¿Cuánto es "2 + 3"?\n<')
+
+
+def test_metadata_splice_handles_empty_and_existing_trace_id() -> None:
+    assert formats.format_record("tunix_sft", member(meta={}))["metadata"] == {
+        "trace_id": "11111111-1111-1111-1111-111111111111"
+    }
+    clash = formats.format_record("tunix_sft", member(meta={"trace_id": "old", "k": [1]}))
+    assert clash["metadata"] == {"trace_id": "11111111-1111-1111-1111-111111111111", "k": [1]}

@@ -39,6 +39,8 @@ from tunix_rt.runs import logstream, registry, states
 SQLITE_POLL_S = 0.15
 NOTIFY_RECHECK_S = 1.0
 METRIC_RECHECK_S = 1.0
+STATUS_RECHECK_S = 1.0
+STATUS_KINDS = frozenset({"start", "status", "reconnected", "enqueued"})
 METRIC_PAGE_ROWS = 5_000
 RETRY_MS = 1_000
 
@@ -60,7 +62,7 @@ class EventStreamResponse(StreamingResponse):
     client disconnects, whatever the server's spec version.
     """
 
-    def __init__(self, content: AsyncIterator[str], headers: dict[str, str]) -> None:
+    def __init__(self, content: AsyncIterator[str | bytes], headers: dict[str, str]) -> None:
         super().__init__(content, media_type="text/event-stream", headers=headers)
         self._content = content
 
@@ -90,7 +92,8 @@ class _Cursor:
     status_key: tuple[str, int] | None = None
     status: str | None = None
     metrics_checked_at: float = 0.0
-    chunks: list[str] = field(default_factory=list)
+    status_checked_at: float = 0.0
+    chunks: list[str | bytes] = field(default_factory=list)
 
 
 async def _read_status(ctx: AppContext, run_id: uuid.UUID, cur: _Cursor) -> bool:
@@ -135,7 +138,7 @@ async def _read_metrics(ctx: AppContext, run_id: uuid.UUID, cur: _Cursor) -> Non
             return
 
 
-def render_page(page: logstream.LogPage, after_seq: int) -> str:
+def render_page(page: logstream.LogPage, after_seq: int) -> bytes:
     """A page as SSE text: `truncated` first when the cap dropped lines, then `log` events."""
     parts = []
     if page.dropped:
@@ -144,7 +147,7 @@ def render_page(page: logstream.LogPage, after_seq: int) -> str:
     for line in page.lines:
         line_data = {"seq": line.seq, "stream": line.stream, "text": line.text}
         parts.append(format_event("log", line_data, event_id=line.seq))
-    return "".join(parts)
+    return "".join(parts).encode()
 
 
 # One shared reader per engine (i.e. per app), created on first use.
@@ -164,19 +167,24 @@ async def _read_logs(ctx: AppContext, run_id: uuid.UUID, cur: _Cursor, woke_at: 
     shared = await _page_reader(ctx).read(run_id, cur.last_seq, woke_at)
     if shared.page.last_seq is None:
         return False
-    cur.chunks.append(shared.text)
+    cur.chunks.append(shared.data)
     cur.last_seq = shared.page.last_seq
     # A cached page may predate this wake-up: lines after it may already be waiting.
     return len(shared.page.lines) == logstream.PAGE_LINES or shared.started_at < woke_at
 
 
-def _take(cur: _Cursor) -> str:
-    text = "".join(cur.chunks)
+def _take(cur: _Cursor, tail: str = "") -> bytes:
+    """Everything queued as one body chunk; a shared page is sent as its bytes, uncopied."""
+    if tail:
+        cur.chunks.append(tail)
+    parts = [c if isinstance(c, bytes) else c.encode() for c in cur.chunks]
     cur.chunks.clear()
-    return text
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-async def stream_run(ctx: AppContext, run_id: uuid.UUID, since_seq: int) -> AsyncIterator[str]:
+async def stream_run(
+    ctx: AppContext, run_id: uuid.UUID, since_seq: int
+) -> AsyncIterator[str | bytes]:
     """The event stream of one run (the route has already checked that the run exists)."""
     heartbeat_s = ctx.settings.sse_heartbeat_s
     is_sqlite = ctx.settings.database_kind == "sqlite"
@@ -191,9 +199,17 @@ async def stream_run(ctx: AppContext, run_id: uuid.UUID, since_seq: int) -> Asyn
             next_heartbeat = clock() + heartbeat_s
             while True:
                 woke_at = clock()
-                if not await _read_status(ctx, run_id, cur):
-                    yield _take(cur) + format_event("end", {"status": None, "reason": "deleted"})
-                    return
+                # A round woken only by log notices skips the status probe: transitions
+                # always notify "status", and a timeout round (no kinds) probes anyway.
+                if (
+                    not kinds
+                    or kinds & STATUS_KINDS
+                    or woke_at - cur.status_checked_at >= STATUS_RECHECK_S
+                ):
+                    cur.status_checked_at = woke_at
+                    if not await _read_status(ctx, run_id, cur):
+                        yield _take(cur, format_event("end", {"status": None, "reason": "deleted"}))
+                        return
                 if kinds & {"start", "metric", "reconnected"} or (
                     woke_at - cur.metrics_checked_at >= METRIC_RECHECK_S
                 ):
@@ -205,7 +221,7 @@ async def stream_run(ctx: AppContext, run_id: uuid.UUID, since_seq: int) -> Asyn
                     while await _read_logs(ctx, run_id, cur, terminal_seen_at):
                         yield _take(cur)
                     await _read_metrics(ctx, run_id, cur)
-                    yield _take(cur) + format_event("end", {"status": cur.status})
+                    yield _take(cur, format_event("end", {"status": cur.status}))
                     return
                 if cur.chunks:
                     yield _take(cur)
@@ -214,7 +230,7 @@ async def stream_run(ctx: AppContext, run_id: uuid.UUID, since_seq: int) -> Asyn
                     yield format_event("heartbeat", {"ts": datetime.now(UTC).isoformat()})
                     next_heartbeat = now + heartbeat_s
                 if more:
-                    kinds = set()
+                    kinds = {"more"}
                     continue
                 woke = await sub.wait(max(0.0, min(wait_s, next_heartbeat - now)))
                 kinds = sub.pop_kinds() if woke else set()

@@ -74,7 +74,8 @@ def download_artifact(
         transient=True,
     ) as progress:
         task = progress.add_task(output.name, total=expected_size)
-        etag = _fetch_with_retries(client, url, part, progress, task)
+        stored = artifact.get("sha256") if artifact.get("kind") == "file" else None
+        etag = _fetch_with_retries(client, url, part, progress, task, stored)
     # A directory streams as a tar built on the fly: its bytes have no stored digest.
     expected = (artifact.get("sha256") or etag) if artifact.get("kind") == "file" else None
     if expected:
@@ -90,12 +91,17 @@ def download_artifact(
 
 
 def _fetch_with_retries(
-    client: Client, url: str, part: Path, progress: Progress, task: Any
+    client: Client,
+    url: str,
+    part: Path,
+    progress: Progress,
+    task: Any,
+    expected_etag: str | None = None,
 ) -> str | None:
     last_error = ""
     for attempt in range(MAX_ATTEMPTS):
         try:
-            return _fetch_once(client, url, part, progress, task)
+            return _fetch_once(client, url, part, progress, task, expected_etag)
         except httpx.TransportError as exc:
             # A dropped connection keeps what was written; the next attempt asks for the rest.
             last_error = type(exc).__name__
@@ -106,9 +112,19 @@ def _fetch_with_retries(
     )
 
 
-def _fetch_once(client: Client, url: str, part: Path, progress: Progress, task: Any) -> str | None:
+def _fetch_once(
+    client: Client,
+    url: str,
+    part: Path,
+    progress: Progress,
+    task: Any,
+    expected_etag: str | None = None,
+) -> str | None:
     have = part.stat().st_size if part.exists() else 0
     headers = {"Range": f"bytes={have}-"} if have else {}
+    if have and expected_etag:
+        # If the file changed since the part was written, the server sends it whole (200).
+        headers["If-Range"] = f'"{expected_etag}"'
     with client.http.stream("GET", url, headers=headers, timeout=httpx.Timeout(30.0)) as resp:
         if resp.status_code == 416:
             return _strip_etag(resp.headers.get("etag"))

@@ -110,6 +110,15 @@ def stream_run_events(
         attempt += 1
 
 
+def event_status(event: Event, current: str) -> str:
+    """The status a `status`/`end` event reports; an `end` without one means the run was
+    deleted while we followed it."""
+    value = event.data.get("status")
+    if value:
+        return str(value)
+    return str(event.data.get("reason") or "deleted") if event.kind == "end" else current
+
+
 def _decode(raw: str) -> dict[str, Any]:
     if not raw:
         return {}
@@ -194,17 +203,17 @@ def follow_run(
     """Print the run's log until it ends; return the terminal status."""
     if json_lines:
         return _follow_json(client, run_id, since_seq, notice)
-    run = client.get_json(f"/api/tunix/runs/{run_id}")
     if not show_progress:
-        status = str(run["status"])
+        status = "unknown"
         for event in stream_run_events(client, run_id, since_seq, notice=notice):
             if event.kind == "log":
                 print_log_line(console, event.data)
             elif event.kind == "truncated":
                 notice.print(f"[yellow]… {event.data.get('dropped', '?')} lines dropped[/yellow]")
             elif event.kind in ("status", "end"):
-                status = str(event.data.get("status", status))
+                status = event_status(event, status)
         return status
+    run = client.get_json(f"/api/tunix/runs/{run_id}")
     with TrainingProgress(console, run.get("max_steps"), str(run["status"])) as bar:
         return _follow_with_bar(client, run_id, since_seq, bar, notice, str(run["status"]))
 
@@ -230,7 +239,7 @@ def _follow_with_bar(
         elif event.kind == "truncated":
             bar.console.print(f"[yellow]… {event.data.get('dropped', '?')} lines dropped[/yellow]")
         elif event.kind in ("status", "end"):
-            status = str(event.data.get("status", status))
+            status = event_status(event, status)
             bar.show_status(status)
     return status
 
@@ -241,7 +250,7 @@ def _follow_json(client: Client, run_id: str, since_seq: int, notice: Console) -
         sys.stdout.write(json.dumps({"event": event.kind, **event.data}) + "\n")
         sys.stdout.flush()
         if event.kind in ("status", "end"):
-            status = str(event.data.get("status", status))
+            status = event_status(event, status)
     return status
 
 

@@ -134,7 +134,8 @@ def print_run_detail(console: Console, run: dict[str, Any], events: list[dict[st
 
 
 def print_eval_summary(console: Console, summary: dict[str, Any]) -> None:
-    table = Table(title="eval on held-out examples", show_edge=False, header_style="bold")
+    console.print("[bold]evaluation[/bold] on held-out examples")
+    table = Table(show_edge=False, header_style="bold")
     table.add_column("METRIC")
     table.add_column("VALUE", justify="right")
     for key, value in summary.items():

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, String, Text, cast, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tunix_rt import errors
@@ -12,7 +13,7 @@ from tunix_rt.datasets import formats
 from tunix_rt.datasets.schema import Manifest
 from tunix_rt.db import models
 
-EXPORT_PAGE_ROWS = 1000
+EXPORT_PAGE_ROWS = 2000
 
 
 async def read_dataset(session: AsyncSession, key: str) -> models.Dataset:
@@ -50,64 +51,87 @@ def manifest_of(row: models.Dataset) -> Manifest:
     )
 
 
-async def iter_members(
+def member_stmt(key: str, split: str, after: int) -> Select[*tuple[Any, ...]]:
+    member, trace = models.DatasetMember, models.Trace
+    stmt: Select[*tuple[Any, ...]] = (
+        select(
+            member.position,
+            member.split,
+            # Raw driver values (no per-row type processing): the export's hot loop.
+            type_coerce(trace.id, String).label("id"),
+            type_coerce(trace.created_at, String).label("created_at"),
+            trace.trace_version,
+            trace.prompt,
+            trace.final_answer,
+            cast(trace.steps, Text).label("steps_json"),
+            cast(trace.meta, Text).label("meta_json"),
+        )
+        .join(trace, trace.id == member.trace_id)
+        .where(member.dataset_key == key, member.position > after)
+        .order_by(member.position)
+        .limit(EXPORT_PAGE_ROWS)
+    )
+    if split != "all":
+        stmt = stmt.where(member.split == split)
+    return stmt
+
+
+def uuid_text(raw: Any) -> str:
+    """SQLite stores UUIDs as 32 hex digits; PostgreSQL returns a UUID object."""
+    text = str(raw)
+    if len(text) == 32:
+        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    return text
+
+
+async def iter_member_pages(
     session: AsyncSession, key: str, *, split: str = "all"
-) -> AsyncIterator[formats.MemberTrace]:
-    """Members with payloads in membership order, read in keyset pages (constant memory)."""
+) -> AsyncIterator[list[formats.MemberTrace]]:
+    """Members with payloads in membership order, in keyset pages (constant memory)."""
     if split not in formats.SPLITS:
         raise errors.ValidationFailed(
             f"unknown split {split!r}; choose one of {', '.join(formats.SPLITS)}"
         )
-    member, trace = models.DatasetMember, models.Trace
+    conn = await session.connection()  # Core execution: no ORM row machinery per row
     after = -1
     while True:
-        stmt = (
-            select(
-                member.position,
-                member.split,
-                trace.id,
-                trace.created_at,
-                trace.trace_version,
-                trace.prompt,
-                trace.final_answer,
-                trace.steps,
-                trace.meta,
-            )
-            .join(trace, trace.id == member.trace_id)
-            .where(member.dataset_key == key, member.position > after)
-            .order_by(member.position)
-            .limit(EXPORT_PAGE_ROWS)
-        )
-        if split != "all":
-            stmt = stmt.where(member.split == split)
-        rows = (await session.execute(stmt)).all()
-        for row in rows:
-            yield formats.MemberTrace(
-                trace_id=str(row.id),
-                created_at=row.created_at,
-                split=row.split,
-                trace_version=row.trace_version,
-                prompt=row.prompt,
-                final_answer=row.final_answer,
-                steps=row.steps,
-                meta=row.meta,
-            )
+        rows = (await conn.execute(member_stmt(key, split, after))).all()
+        yield [
+            formats.MemberTrace(uuid_text(tid), created, side, version, prompt, answer, st, me)
+            for _pos, side, tid, created, version, prompt, answer, st, me in rows
+        ]
         if len(rows) < EXPORT_PAGE_ROWS:
             return
-        after = rows[-1].position
+        after = rows[-1][0]
 
 
-async def iter_export(
+async def iter_members(
+    session: AsyncSession, key: str, *, split: str = "all"
+) -> AsyncIterator[formats.MemberTrace]:
+    async for page in iter_member_pages(session, key, split=split):
+        for member in page:
+            yield member
+
+
+async def iter_export_pages(
     session: AsyncSession, key: str, *, fmt: str, split: str
-) -> AsyncIterator[str]:
-    """JSONL lines (each ending in a newline) of a dataset, in membership order.
-
-    Raises NotFound / ValidationFailed before the first line, so a route can still answer 4xx.
-    """
+) -> AsyncIterator[list[str]]:
+    """Pages of JSONL lines; raises NotFound / ValidationFailed before the first page."""
     if fmt not in formats.FORMATS:
         raise errors.ValidationFailed(
             f"unknown format {fmt!r}; choose one of {', '.join(formats.FORMATS)}"
         )
     await read_dataset(session, key)
-    async for member in iter_members(session, key, split=split):
-        yield formats.format_line(fmt, member)
+    format_line = formats.format_line
+    async for page in iter_member_pages(session, key, split=split):
+        yield [format_line(fmt, member) for member in page]
+
+
+async def iter_export(
+    session: AsyncSession, key: str, *, fmt: str, split: str
+) -> AsyncIterator[str]:
+    """JSONL lines (each ending in a newline) of a dataset, in membership order, read in
+    pages (constant memory). Raises NotFound / ValidationFailed on the first iteration."""
+    async for page in iter_export_pages(session, key, fmt=fmt, split=split):
+        for line in page:
+            yield line

@@ -20,8 +20,9 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -33,6 +34,7 @@ from tunix_rt.runs.notify import Hub, Notice
 
 RETRY_DELAY_S = 0.5
 MAX_LINE_BYTES = 16 * 1024
+MAX_BACKLOG_FLUSHES = 20  # feeders wait while more than this many batches are pending
 
 log = logging.getLogger(__name__)
 Chunk = models.RunLogChunk
@@ -44,6 +46,36 @@ class Line:
     stream: str
     text: str
     nbytes: int
+
+
+async def insert_lines(
+    session: AsyncSession, run_id: uuid.UUID, lines: list[Line], now: datetime
+) -> None:
+    """Insert log rows in the session's transaction: COPY on PostgreSQL (several times
+    faster than a multi-row INSERT for thousands of short rows), executemany on SQLite."""
+    conn = await session.connection()
+    if conn.dialect.name == "postgresql":
+        raw = await conn.get_raw_connection()
+        driver: Any = raw.driver_connection
+        await driver.copy_records_to_table(
+            Chunk.__tablename__,
+            records=[(run_id, line.seq, line.stream, line.text, now) for line in lines],
+            columns=["run_id", "seq", "stream", "text", "created_at"],
+        )
+        return
+    await session.execute(
+        insert(Chunk),
+        [
+            {
+                "run_id": run_id,
+                "seq": line.seq,
+                "stream": line.stream,
+                "text": line.text,
+                "created_at": now.replace(tzinfo=None),
+            }
+            for line in lines
+        ],
+    )
 
 
 class LogWriter:
@@ -89,6 +121,8 @@ class LogWriter:
         self._lock = asyncio.Lock()
         self._failed = False
         self._closing = False
+        self._room = asyncio.Event()  # set while the backlog is below MAX_BACKLOG_FLUSHES
+        self._room.set()
 
     async def open(self) -> None:
         """Resume numbering after the run's stored lines (a requeued attempt appends)."""
@@ -133,6 +167,12 @@ class LogWriter:
             self._add_line(stream, raw)
         if len(self._pending) >= self._flush_lines:
             self._wake.set()
+        if len(self._pending) > self._flush_lines * MAX_BACKLOG_FLUSHES:
+            self._room.clear()
+
+    async def wait_for_room(self) -> None:
+        """Backpressure for feeders that can wait (a tailed file keeps the bytes meanwhile)."""
+        await self._room.wait()
 
     def _add_line(self, stream: str, raw: bytes) -> None:
         if raw.endswith(b"\r"):
@@ -174,6 +214,8 @@ class LogWriter:
             await self._write_batch(batch)
             del self._pending[: len(batch)]
             self._failed = False
+            if len(self._pending) <= self._flush_lines * MAX_BACKLOG_FLUSHES:
+                self._room.set()
 
     async def _forget_committed(self) -> None:
         """After a failed flush: drop buffered lines whose commit did land after all."""
@@ -211,19 +253,7 @@ class LogWriter:
                     delete(Chunk).where(Chunk.run_id == self.run_id, Chunk.seq < first_kept)
                 )
             if to_insert:
-                await session.execute(
-                    insert(Chunk),
-                    [
-                        {
-                            "run_id": self.run_id,
-                            "seq": line.seq,
-                            "stream": line.stream,
-                            "text": line.text,
-                            "created_at": now,
-                        }
-                        for line in to_insert
-                    ],
-                )
+                await insert_lines(session, self.run_id, to_insert, now)
             await queue.update_run_fields(
                 session,
                 self.run_id,

@@ -100,7 +100,7 @@ async def read_tail(session: AsyncSession, run_id: uuid.UUID, tail: int) -> LogT
 @dataclass(frozen=True)
 class SharedPage:
     page: LogPage
-    text: str  # the page rendered once (e.g. as SSE events) for every reader
+    data: bytes  # the page rendered and encoded once (e.g. as SSE events) for every reader
     started_at: float  # loop time when the database read began
 
 
@@ -117,7 +117,7 @@ class SharedPageReader:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        render: Callable[[LogPage, int], str],
+        render: Callable[[LogPage, int], bytes],
         *,
         max_bytes: int = 32 * 1024 * 1024,
     ) -> None:
@@ -160,7 +160,7 @@ class SharedPageReader:
         if not shared.page.lines or key in self._done:
             return
         self._done[key] = shared
-        self._bytes += len(shared.text)
+        self._bytes += len(shared.data)
         while self._bytes > self._max_bytes and self._done:
             _key, old = self._done.popitem(last=False)
-            self._bytes -= len(old.text)
+            self._bytes -= len(old.data)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tunix_rt import errors
@@ -62,8 +62,8 @@ async def _add_event(
     from_status: str | None,
     reason: str | None,
 ) -> None:
-    session.add(
-        models.RunEvent(
+    await session.execute(
+        insert(models.RunEvent).values(
             run_id=run.id,
             from_status=from_status,
             to_status=run.status,
@@ -73,7 +73,6 @@ async def _add_event(
             created_at=utcnow(),
         )
     )
-    await session.flush()
 
 
 async def enqueue_run(
@@ -178,10 +177,26 @@ async def transition_run(
     if new_attempt is not None:
         fields["attempt"] = new_attempt
     allowed = set(from_) if from_ is not None else set(states.sources_of(to))
+    # Candidates in lifecycle order (running before cancel_requested): the usual source is
+    # tried first, so the common case is one UPDATE and no read.
+    candidates = [st for st in states.STATUSES if st in allowed and states.is_allowed(st, to)]
     for _ in range(CAS_RETRIES):
+        for from_status in candidates:
+            now = utcnow()
+            values = {"status": to, "updated_at": now, **_terminal_fields(to, now), **fields}
+            conditions = [Run.id == run_id, Run.status == from_status, *guards]
+            if attempt is not None:
+                conditions.append(Run.attempt == attempt)
+            stmt = update(Run).where(*conditions).values(**values).returning(Run)
+            result = await session.execute(
+                stmt, execution_options={"synchronize_session": False, "populate_existing": True}
+            )
+            run = result.scalars().first()
+            if run is not None:
+                await _add_event(session, run, from_status, reason)
+                return run, await _notify(session, "status", run.id)
+        # No candidate matched: explain why, or go round again if the row moved under us.
         current = await read_run(session, run_id)
-        # populate_existing below refreshes this same object: keep the old status apart.
-        from_status = current.status
         if current.status not in allowed or not states.is_allowed(current.status, to):
             states.check_transition(current.status, to)
             raise errors.InvalidTransition(
@@ -193,20 +208,10 @@ async def transition_run(
                 f"run {run_id} is on attempt {current.attempt}, not {attempt}",
                 status=current.status,
             )
-        now = utcnow()
-        values = {"status": to, "updated_at": now, **_terminal_fields(to, now), **fields}
-        conditions = [Run.id == run_id, Run.status == from_status, *guards]
-        if attempt is not None:
-            conditions.append(Run.attempt == attempt)
-        stmt = update(Run).where(*conditions).values(**values).returning(Run)
-        result = await session.execute(
-            stmt, execution_options={"synchronize_session": False, "populate_existing": True}
-        )
-        run = result.scalars().first()
-        if run is not None:
-            await _add_event(session, run, from_status, reason)
-            return run, await _notify(session, "status", run.id)
-        # Lost a race (the status moved between our read and the CAS): re-read and re-check.
+        if guards:
+            raise errors.InvalidTransition(
+                f"run {run_id}: transition to {to} refused by its guard", status=current.status
+            )
     raise errors.InvalidTransition(f"run {run_id} kept changing; transition to {to} refused")
 
 

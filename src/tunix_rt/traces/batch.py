@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from tunix_rt import errors
 from tunix_rt.traces import store
-from tunix_rt.traces.schema import TracePayload
+from tunix_rt.traces.schema import PayloadProblem, validate_payload_dict
 
 MAX_REPORTED_ERRORS = 100
-PAYLOAD_ADAPTER: TypeAdapter[TracePayload] = TypeAdapter(TracePayload)
 
 
 def item_errors(index: int, exc: ValidationError) -> list[dict[str, Any]]:
@@ -25,17 +24,22 @@ def item_errors(index: int, exc: ValidationError) -> list[dict[str, Any]]:
     ]
 
 
-def validate_batch(items: list[Any], max_trace_bytes: int) -> list[TracePayload]:
-    """Every item valid, or ValidationFailed listing (up to 100) problems by index."""
+def validate_batch(items: list[Any], max_trace_bytes: int) -> list[dict[str, Any]]:
+    """Every item valid (as plain dicts), or ValidationFailed listing up to 100 problems
+    by index."""
     problems: list[dict[str, Any]] = []
     bad_items = 0
-    payloads: list[TracePayload] = []
+    payloads: list[dict[str, Any]] = []
     for index, item in enumerate(items):
         try:
-            payload = PAYLOAD_ADAPTER.validate_python(item)
+            payload: dict[str, Any] = dict(validate_payload_dict(item))
         except ValidationError as exc:
             bad_items += 1
             problems.extend(item_errors(index, exc))
+            continue
+        except PayloadProblem as exc:
+            bad_items += 1
+            problems.append({"index": index, "field": exc.field, "message": exc.message})
             continue
         size = store.payload_size(payload)
         if size > max_trace_bytes:

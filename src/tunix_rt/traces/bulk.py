@@ -27,8 +27,22 @@ def _processors(table: Table, keys: Sequence[str], dialect: Any) -> list[Process
         if isinstance(impl, JSON):
             out.append(None)  # values are already JSON text
             continue
-        out.append(impl.bind_processor(dialect))
+        out.append(_memoise_last(impl.bind_processor(dialect)))
     return out
+
+
+def _memoise_last(proc: Processor) -> Processor:
+    """Reuse the last result for an identical value (a batch shares one created_at)."""
+    if proc is None:
+        return None
+    last: list[Any] = [object(), None]
+
+    def process(value: Any) -> Any:
+        if value is not last[0]:
+            last[0], last[1] = value, proc(value)
+        return last[1]
+
+    return process
 
 
 async def insert_rows(
@@ -47,7 +61,7 @@ async def insert_rows(
     params = [
         tuple(
             value if proc is None or value is None else proc(value)
-            for proc, value in zip(procs, (row[k] for k in order), strict=True)
+            for proc, value in zip(procs, [row[k] for k in order], strict=True)
         )
         for row in rows
     ]

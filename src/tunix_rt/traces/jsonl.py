@@ -14,7 +14,7 @@ from typing import Any, BinaryIO
 
 from pydantic import ValidationError
 
-from tunix_rt.traces.batch import PAYLOAD_ADAPTER
+from tunix_rt.traces.schema import PayloadProblem, validate_payload_dict
 
 
 class JsonlError(ValueError):
@@ -26,9 +26,14 @@ class JsonlError(ValueError):
 
 @dataclass
 class LineBatch:
-    items: list[dict[str, Any]] = field(default_factory=list)
+    """Validated lines, kept as the raw JSON text (re-encoding them would cost as much)."""
+
+    lines: list[bytes] = field(default_factory=list)
     line_numbers: list[int] = field(default_factory=list)
     end_offset: int = 0  # bytes of the file consumed once this batch is read
+
+    def json_array(self) -> bytes:
+        return b"[" + b",".join(self.lines) + b"]"
 
     @property
     def first_line(self) -> int:
@@ -46,8 +51,7 @@ def describe_validation(exc: ValidationError) -> str:
     return f"{where}: {err['msg']}{more}" if where else f"{err['msg']}{more}"
 
 
-def parse_line(line_no: int, raw: bytes) -> dict[str, Any] | None:
-    text = raw.strip()
+def parse_line(line_no: int, text: bytes) -> dict[str, Any] | None:
     if not text:
         return None
     try:
@@ -55,11 +59,11 @@ def parse_line(line_no: int, raw: bytes) -> dict[str, Any] | None:
     except (ValueError, RecursionError) as exc:
         raise JsonlError(line_no, f"not valid JSON ({exc})") from exc
     try:
-        PAYLOAD_ADAPTER.validate_python(item)
+        return dict(validate_payload_dict(item))
     except ValidationError as exc:
         raise JsonlError(line_no, describe_validation(exc)) from exc
-    assert isinstance(item, dict)  # validation passed, so it is an object
-    return item
+    except PayloadProblem as exc:
+        raise JsonlError(line_no, str(exc)) from exc
 
 
 def iter_batches(stream: BinaryIO, batch_size: int) -> Iterator[LineBatch]:
@@ -67,15 +71,15 @@ def iter_batches(stream: BinaryIO, batch_size: int) -> Iterator[LineBatch]:
     offset = 0
     for line_no, raw in enumerate(stream, start=1):
         offset += len(raw)
-        item = parse_line(line_no, raw)
-        if item is not None:
-            batch.items.append(item)
+        text = raw.strip()
+        if parse_line(line_no, text) is not None:
+            batch.lines.append(text)
             batch.line_numbers.append(line_no)
-        if len(batch.items) >= batch_size:
+        if len(batch.lines) >= batch_size:
             batch.end_offset = offset
             yield batch
             batch = LineBatch()
-    if batch.items:
+    if batch.lines:
         batch.end_offset = offset
         yield batch
 

@@ -9,24 +9,28 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from typing_extensions import TypedDict
 
 META_KEY_MAX_CHARS = 255  # meta.source and meta.task are denormalised into String(255) columns
 META_MAX_DEPTH = 32
 PREVIEW_CHARS = 120
+STEP_INDEX_MAX = 2**31 - 1
 
 
 def check_text(value: str) -> str:
     """Reject characters no backend can store: NUL and unpaired UTF-16 surrogates."""
     if "\x00" in value:
         raise ValueError("must not contain NUL (\\u0000) characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError("must be valid Unicode (unpaired surrogate)") from exc
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError("must be valid Unicode (unpaired surrogate)") from exc
     return value
 
 
@@ -51,12 +55,103 @@ def check_json_value(value: Any, depth: int = 0) -> None:
 Text = Annotated[str, AfterValidator(check_text)]
 
 
+class PayloadProblem(ValueError):
+    """A payload that passed type validation but cannot be stored; names the field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field} {message}")
+        self.field = field
+        self.message = message
+
+
+def check_meta(meta: dict[str, Any]) -> None:
+    try:
+        check_json_value(meta)
+    except ValueError as exc:
+        raise PayloadProblem("meta", str(exc)) from None
+    for key in ("source", "task"):
+        value = meta.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise PayloadProblem(f"meta.{key}", "must be a string")
+        if len(value) > META_KEY_MAX_CHARS:
+            raise PayloadProblem(f"meta.{key}", f"must be at most {META_KEY_MAX_CHARS} characters")
+
+
+def check_payload(item: Mapping[str, Any]) -> None:
+    """The checks types cannot express, on a type-valid payload dict: unique step indexes,
+    storable text (checked over all strings joined: this runs for every trace of a bulk
+    import), plain meta."""
+    steps = item["steps"]
+    if len({step["i"] for step in steps}) != len(steps):
+        seen: set[int] = set()
+        for step in steps:
+            if step["i"] in seen:
+                raise PayloadProblem("steps", f"duplicate step index i={step['i']}")
+            seen.add(step["i"])
+    check_meta(item.get("meta") or {})
+    texts = [item["trace_version"], item["prompt"], item["final_answer"]]
+    for step in steps:
+        texts.append(step["type"])
+        texts.append(step["content"])
+    try:
+        check_text("".join(texts))
+    except ValueError:
+        # Slow path, only for bad input: find the offending field.
+        named = [(k, item[k]) for k in ("trace_version", "prompt", "final_answer")]
+        for n, step in enumerate(steps):
+            named += [(f"steps.{n}.type", step["type"]), (f"steps.{n}.content", step["content"])]
+        for field, text in named:
+            try:
+                check_text(text)
+            except ValueError as exc:
+                raise PayloadProblem(field, str(exc)) from None
+        raise
+
+
+class TraceStepDict(TypedDict):
+    """TraceStep as a TypedDict: validating into dicts is ~5x faster than into models."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+
+    i: Annotated[int, Field(ge=0, le=STEP_INDEX_MAX)]
+    type: Annotated[str, Field(min_length=1, max_length=64)]
+    content: Annotated[str, Field(min_length=1, max_length=20_000)]
+
+
+class TracePayloadDict(TypedDict):
+    """TracePayload as a TypedDict, for bulk import; keep the two in step."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+
+    trace_version: Annotated[str, Field(min_length=1, max_length=64)]
+    prompt: Annotated[str, Field(min_length=1, max_length=50_000)]
+    final_answer: Annotated[str, Field(min_length=1, max_length=50_000)]
+    steps: Annotated[list[TraceStepDict], Field(min_length=1, max_length=1000)]
+    meta: NotRequired[dict[str, Any]]
+
+
+PAYLOAD_DICT_ADAPTER: TypeAdapter[TracePayloadDict] = TypeAdapter(TracePayloadDict)
+
+
+def validate_payload_dict(item: Any) -> TracePayloadDict:
+    """Validate one payload into a plain dict (meta defaulted to {}).
+
+    Raises pydantic.ValidationError (type problems) or PayloadProblem (storability).
+    """
+    payload = PAYLOAD_DICT_ADAPTER.validate_python(item)
+    payload.setdefault("meta", {})
+    check_payload(payload)
+    return payload
+
+
 class TraceStep(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    i: int = Field(ge=0, le=2**31 - 1)
-    type: Text = Field(min_length=1, max_length=64)
-    content: Text = Field(min_length=1, max_length=20_000)
+    i: int = Field(ge=0, le=STEP_INDEX_MAX)
+    type: str = Field(min_length=1, max_length=64)
+    content: str = Field(min_length=1, max_length=20_000)
 
 
 class TracePayload(BaseModel):
@@ -64,35 +159,26 @@ class TracePayload(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    trace_version: Text = Field(min_length=1, max_length=64)
-    prompt: Text = Field(min_length=1, max_length=50_000)
-    final_answer: Text = Field(min_length=1, max_length=50_000)
+    trace_version: str = Field(min_length=1, max_length=64)
+    prompt: str = Field(min_length=1, max_length=50_000)
+    final_answer: str = Field(min_length=1, max_length=50_000)
     steps: list[TraceStep] = Field(min_length=1, max_length=1000)
     meta: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("steps")
-    @classmethod
-    def _unique_step_indexes(cls, steps: list[TraceStep]) -> list[TraceStep]:
-        seen: set[int] = set()
-        for step in steps:
-            if step.i in seen:
-                raise ValueError(f"duplicate step index i={step.i}")
-            seen.add(step.i)
-        return steps
+    @model_validator(mode="after")
+    def _storable(self) -> TracePayload:
+        check_payload(self.as_dict())
+        return self
 
-    @field_validator("meta")
-    @classmethod
-    def _plain_meta(cls, meta: dict[str, Any]) -> dict[str, Any]:
-        check_json_value(meta)
-        for key in ("source", "task"):
-            value = meta.get(key)
-            if value is None:
-                continue
-            if not isinstance(value, str):
-                raise ValueError(f"meta.{key} must be a string")
-            if len(value) > META_KEY_MAX_CHARS:
-                raise ValueError(f"meta.{key} must be at most {META_KEY_MAX_CHARS} characters")
-        return meta
+    def as_dict(self) -> dict[str, Any]:
+        """Like model_dump(), cheaper: the payload as the plain dict the store writes."""
+        return {
+            "trace_version": self.trace_version,
+            "prompt": self.prompt,
+            "final_answer": self.final_answer,
+            "steps": [{"i": s.i, "type": s.type, "content": s.content} for s in self.steps],
+            "meta": self.meta,
+        }
 
 
 def check_query_time(value: datetime | None) -> datetime | None:

@@ -10,7 +10,15 @@ import json
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 
 SPEC_VERSION = 1
 # Byte fallback needs 256 byte pieces plus the specials and a few merges.
@@ -41,6 +49,18 @@ class PretrainedModel(_Strict):
     family: Literal["gemma3", "qwen3", "qwen2", "llama3"]
     config_preset: str = Field(min_length=1)
     path: str = Field(min_length=1)
+
+
+def _model_kind(value: object) -> str:
+    if isinstance(value, dict):
+        return "preset" if "preset" in value else "pretrained"
+    return "preset" if isinstance(value, PresetModel) else "pretrained"
+
+
+ModelSpec = Annotated[
+    Annotated[PresetModel, Tag("preset")] | Annotated[PretrainedModel, Tag("pretrained")],
+    Discriminator(_model_kind),
+]
 
 
 class TrainedTokenizer(_Strict):
@@ -84,7 +104,7 @@ class Spec(_Strict):
     algorithm: Literal["sft"] = "sft"
     dry_run: bool = False
     dataset: DatasetSpec = DatasetSpec()
-    model: PresetModel | PretrainedModel = PresetModel(preset="tiny")
+    model: ModelSpec = PresetModel(preset="tiny")
     tokenizer: TokenizerSpec = TrainedTokenizer(kind="sentencepiece_train")
     hyperparameters: Hyperparameters = Hyperparameters()
     evaluation: EvaluationSpec = EvaluationSpec()

@@ -7,7 +7,6 @@ exports a dataset (holdout prompts never occur in train) and a contract-shaped s
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +17,19 @@ HOLDOUT_SEED_OFFSET = 10_007
 
 
 def sft_records(task: str, count: int, seed: int, split: str) -> list[dict[str, Any]]:
+    """tunix_sft records exactly as a dataset export renders them (the contract)."""
     records = []
     for index, trace in enumerate(generators.generate_traces(task, count, seed)):
-        member = formats.MemberTrace(
-            trace_id=f"{task}-{seed}-{split}-{index}",
-            created_at=datetime.now(UTC),
-            split=split,
-            trace_version=trace.trace_version,
-            prompt=trace.prompt,
-            final_answer=trace.final_answer,
-            steps=[{"i": s.i, "type": s.type, "content": s.content} for s in trace.steps],
-            meta=dict(trace.meta),
+        trace_id = f"{task}-{seed}-{split}-{index}"
+        steps = [{"i": s.i, "type": s.type, "content": s.content} for s in trace.steps]
+        records.append(
+            {
+                "id": trace_id,
+                "prompts": formats.render_sft_prompts(trace.prompt, steps, trace.final_answer),
+                "final_answer": trace.final_answer,
+                "metadata": {**trace.meta, "trace_id": trace_id},
+            }
         )
-        records.append(formats.format_record("tunix_sft", member))
     return records
 
 
@@ -52,7 +51,8 @@ def write_dataset(
 
 
 def write_spec(run_dir: Path, **overrides: Any) -> Path:
-    """spec.json in the contract shape; overrides merge one level deep."""
+    """spec.json in the contract shape; overrides merge one level deep (model and
+    tokenizer are replaced whole)."""
     spec: dict[str, Any] = {
         "spec_version": 1,
         "run_id": run_dir.name,
@@ -86,7 +86,7 @@ def write_spec(run_dir: Path, **overrides: Any) -> Path:
         "jax_cache_dir": None,
     }
     for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(spec.get(key), dict):
+        if key not in ("model", "tokenizer") and isinstance(value, dict):
             spec[key] = {**spec[key], **value}
         else:
             spec[key] = value

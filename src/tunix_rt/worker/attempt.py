@@ -107,6 +107,8 @@ class RunAttempt:
         finally:
             await heartbeat.stop()
         await writer.close()
+        for raw in (STDOUT_PATH, STDERR_PATH):  # output.log holds both streams now
+            (run_dir / raw).unlink(missing_ok=True)
         await self._register_outputs(run_dir)
         await self._conclude(exit_code, stopped_first, writer, handler)
 
@@ -121,12 +123,20 @@ class RunAttempt:
         pumps = [
             asyncio.create_task(
                 process.tail_file(
-                    run_dir / STDOUT_PATH, lambda b: writer.feed("stdout", b), exited, interval
+                    run_dir / STDOUT_PATH,
+                    lambda b: writer.feed("stdout", b),
+                    exited,
+                    interval,
+                    writer.wait_for_room,
                 )
             ),
             asyncio.create_task(
                 process.tail_file(
-                    run_dir / STDERR_PATH, lambda b: writer.feed("stderr", b), exited, interval
+                    run_dir / STDERR_PATH,
+                    lambda b: writer.feed("stderr", b),
+                    exited,
+                    interval,
+                    writer.wait_for_room,
                 )
             ),
             asyncio.create_task(process.pump_lines(child.events, handler.handle_line)),
@@ -147,7 +157,10 @@ class RunAttempt:
         # Leftover grandchildren may still hold the events pipe open: end the whole group.
         process.signal_group(child.pgid, signal.SIGKILL)
         exited.set()
-        _, hanging = await asyncio.wait(pumps, timeout=PIPE_DRAIN_S)
+        # The tails read the files to their end (no line may be lost, however far behind the
+        # database is); only the events pipe gets a deadline.
+        await asyncio.wait(pumps[:2])
+        _, hanging = await asyncio.wait(pumps[2:], timeout=PIPE_DRAIN_S)
         for task in hanging:
             task.cancel()
         for task in pumps:

@@ -119,12 +119,17 @@ async def terminate_child(child: Child, grace_s: float) -> int:
 
 
 async def tail_file(
-    path: Path, on_data: Callable[[bytes], None], finished: asyncio.Event, interval_s: float
+    path: Path,
+    on_data: Callable[[bytes], None],
+    finished: asyncio.Event,
+    interval_s: float,
+    wait_for_room: Callable[[], Awaitable[None]],
 ) -> None:
     """Hand new bytes of `path` to on_data every interval_s until `finished` is set and the
-    file is read to its end."""
+    file is read to its end. `wait_for_room` applies backpressure (the file is the buffer)."""
     with path.open("rb") as fh:
         while True:
+            await wait_for_room()
             # Read the flag first: data written before the child exited is then always seen.
             last_pass = finished.is_set()
             chunk = fh.read(READ_BYTES)

@@ -101,6 +101,9 @@ export const api = {
 };
 
 export function errorMessage(exc: unknown): string {
+  if (exc instanceof ApiError && exc.status === 401) {
+    return `${exc.message} (HTTP 401): enter the server's API token under Settings.`;
+  }
   if (exc instanceof ApiError) return exc.status ? `${exc.message} (HTTP ${exc.status})` : exc.message;
   if (exc instanceof Error) return exc.message;
   return String(exc);

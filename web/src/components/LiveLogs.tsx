@@ -1,7 +1,7 @@
 // The Live logs tab: streams lines, follows the tail unless the user scrolled up.
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
 import type { LogLine, MetricEvent } from '../api/types';
-import { LogStream, type StreamState } from '../lib/logStream';
+import { DEFAULT_SNAPSHOT_TAIL, LogStream, type StreamState } from '../lib/logStream';
 
 export const MAX_VISIBLE_LINES = 20000;
 const FOLLOW_SLACK_PX = 24;
@@ -9,6 +9,8 @@ const FOLLOW_SLACK_PX = 24;
 export interface LiveLogsProps {
   runId: string;
   hidden?: boolean;
+  /** Lines fetched from /logs/snapshot for first paint; 0 streams everything over SSE. */
+  snapshotTail?: number;
   onMetric?: (metric: MetricEvent) => void;
   onStatus?: (status: { status: string; attempt?: number; reason?: string | null }) => void;
   onEnd?: (status: string) => void;
@@ -22,10 +24,18 @@ const STATE_LABEL: Record<StreamState, string> = {
   closed: 'disconnected',
 };
 
-export function LiveLogs({ runId, hidden, onMetric, onStatus, onEnd }: LiveLogsProps) {
+export function LiveLogs({
+  runId,
+  hidden,
+  snapshotTail = DEFAULT_SNAPSHOT_TAIL,
+  onMetric,
+  onStatus,
+  onEnd,
+}: LiveLogsProps) {
   const [lines, setLines] = useState<LogLine[]>([]);
   const [state, setState] = useState<StreamState>('connecting');
   const [dropped, setDropped] = useState(0);
+  const [hiddenBefore, setHiddenBefore] = useState(0);
   const [follow, setFollow] = useState(true);
   const streamRef = useRef<LogStream | null>(null);
   const boxRef = useRef<HTMLPreElement>(null);
@@ -35,12 +45,15 @@ export function LiveLogs({ runId, hidden, onMetric, onStatus, onEnd }: LiveLogsP
   useEffect(() => {
     setLines([]);
     setDropped(0);
+    setHiddenBefore(0);
     const stream = new LogStream(runId, {
-      onLines: (batch) =>
+      onLines: (batch) => {
+        setHiddenBefore(stream.hiddenBefore);
         setLines((prev) => {
           const next = prev.concat(batch);
           return next.length > MAX_VISIBLE_LINES ? next.slice(next.length - MAX_VISIBLE_LINES) : next;
-        }),
+        });
+      },
       onState: setState,
       onMetric: (m) => callbacks.current.onMetric?.(m),
       onStatus: (s) => callbacks.current.onStatus?.(s),
@@ -48,9 +61,9 @@ export function LiveLogs({ runId, hidden, onMetric, onStatus, onEnd }: LiveLogsP
       onEnd: (status) => callbacks.current.onEnd?.(status),
     });
     streamRef.current = stream;
-    stream.connect();
+    stream.start(snapshotTail);
     return () => stream.close();
-  }, [runId]);
+  }, [runId, snapshotTail]);
 
   // Follow the tail: after new lines render, stay at the bottom unless the user scrolled up.
   useLayoutEffect(() => {
@@ -98,6 +111,11 @@ export function LiveLogs({ runId, hidden, onMetric, onStatus, onEnd }: LiveLogsP
         aria-label="run log"
         data-testid="log-lines"
       >
+        {hiddenBefore > 0 && (
+          <div className="muted" data-testid="log-hidden-before">
+            … {hiddenBefore} earlier lines: download logs/output.log from Artifacts for the full log
+          </div>
+        )}
         {lines.length === 0 && <span className="muted">No log lines yet.</span>}
         {lines.map((line) => (
           <div key={line.seq} className={`log-line log-${line.stream}`} data-seq={line.seq} data-stream={line.stream}>

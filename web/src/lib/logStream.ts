@@ -7,6 +7,9 @@
 // We close the EventSource on error and reconnect ourselves (instead of the browser's
 // automatic retry) so the resume point is always the one we hold, and we stop for good
 // on the `end` event, which the server sends after the last line of a finished run.
+// First paint comes from GET .../logs/snapshot?tail=N (one request instead of replaying a
+// long log line by line); the stream then resumes with since_seq=<snapshot last_seq>.
+import { api } from '../api/client';
 import { withToken } from '../api/token';
 import type { LogLine, MetricEvent } from '../api/types';
 
@@ -19,6 +22,15 @@ export interface LogStreamHandlers {
   onStatus?: (status: { status: string; attempt?: number; reason?: string | null }) => void;
   onTruncated?: (info: { dropped: number; resume_seq: number }) => void;
   onEnd?: (status: string) => void;
+}
+
+export const DEFAULT_SNAPSHOT_TAIL = 5000;
+
+interface LogSnapshot {
+  lines: LogLine[];
+  last_seq: number | null;
+  dropped_lines?: number;
+  status?: string;
 }
 
 export const RECONNECT_DELAYS_MS = [1000, 2000, 4000, 8000, 15000];
@@ -41,6 +53,9 @@ export class LogStream {
   private retryTimer: number | null = null;
   private retries = 0;
   private state: StreamState = 'closed';
+  private stopped = false;
+  /** Lines before the snapshot's first line that are not shown (only in the log artifact). */
+  hiddenBefore = 0;
 
   constructor(
     private readonly runId: string,
@@ -54,6 +69,33 @@ export class LogStream {
     const base = `/api/tunix/runs/${encodeURIComponent(this.runId)}/logs`;
     const url = this.lastSeq === null ? base : `${base}?since_seq=${this.lastSeq}`;
     return withToken(url);
+  }
+
+  /** Paint the snapshot tail (when starting from scratch), then stream the rest. */
+  start(snapshotTail = DEFAULT_SNAPSHOT_TAIL): void {
+    this.stopped = false;
+    if (this.lastSeq !== null || snapshotTail <= 0) {
+      this.connect();
+      return;
+    }
+    this.setState('connecting');
+    const path = `/api/tunix/runs/${encodeURIComponent(this.runId)}/logs/snapshot`;
+    api
+      .get<LogSnapshot>(path, { tail: snapshotTail })
+      .then((snapshot) => {
+        if (this.stopped) return;
+        const first = snapshot.lines[0]?.seq;
+        if (snapshot.lines.length >= snapshotTail && typeof first === 'number') this.hiddenBefore = first - 1;
+        for (const line of snapshot.lines) this.accept(line);
+        this.flush();
+        if (typeof snapshot.last_seq === 'number' && (this.lastSeq === null || snapshot.last_seq > this.lastSeq)) {
+          this.lastSeq = snapshot.last_seq;
+        }
+      })
+      .catch(() => undefined) // no snapshot: the stream replays the log from the start
+      .finally(() => {
+        if (!this.stopped) this.connect();
+      });
   }
 
   connect(): void {
@@ -113,6 +155,7 @@ export class LogStream {
   }
 
   close(): void {
+    this.stopped = true;
     this.flush();
     this.clearRetry();
     this.closeSource();

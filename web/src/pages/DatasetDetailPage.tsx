@@ -2,6 +2,7 @@ import { api } from '../api/client';
 import { withToken } from '../api/token';
 import type { Manifest } from '../api/types';
 import { ErrorBanner } from '../components/ErrorBanner';
+import { Loading } from '../components/Loading';
 import { formatDate } from '../lib/format';
 import { Link } from '../lib/router';
 import { useAsync } from '../lib/useAsync';
@@ -29,6 +30,7 @@ export function DatasetDetailPage({ datasetKey }: { datasetKey: string }) {
         </Link>
       </div>
       <ErrorBanner error={manifest.error} onRetry={manifest.reload} />
+      <Loading show={!manifest.data && manifest.error === undefined} />
       {m && (
         <>
           <dl className="kv" data-testid="dataset-manifest">

@@ -4,6 +4,7 @@ import type { MetricEvent, MetricPoint, Run, RunEvent } from '../api/types';
 import { ACTIVE_STATUSES } from '../api/types';
 import { ConfirmDialog } from '../components/ConfirmDialog';
 import { ErrorBanner } from '../components/ErrorBanner';
+import { Loading } from '../components/Loading';
 import { LiveLogs } from '../components/LiveLogs';
 import { LossChart, mergePoints, type ChartPoint } from '../components/LossChart';
 import { StatusBadge } from '../components/StatusBadge';
@@ -114,7 +115,16 @@ export function RunDetailPage({ id, search }: { id: string; search: URLSearchPar
           )}
         </div>
       </div>
+      {r && r.max_steps !== null && !r.dry_run && (
+        <div className="run-progress" data-testid="run-progress">
+          <progress max={r.max_steps} value={r.last_step ?? 0} aria-label="training progress" />
+          <span className="muted">
+            step {progressText(r)} · {r.model_id} on {r.dataset_key}
+          </span>
+        </div>
+      )}
       <ErrorBanner error={run.error} onRetry={run.reload} />
+      <Loading show={!r && run.error === undefined} />
       <ErrorBanner error={actionError} />
       <nav className="tabs" role="tablist" aria-label="run views">
         {TABS.map((t) => (

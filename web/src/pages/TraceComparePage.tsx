@@ -1,6 +1,7 @@
 import { api } from '../api/client';
 import type { TraceComparison, TraceStep } from '../api/types';
 import { ErrorBanner } from '../components/ErrorBanner';
+import { Loading } from '../components/Loading';
 import { Link } from '../lib/router';
 import { useAsync } from '../lib/useAsync';
 
@@ -28,6 +29,7 @@ export function TraceComparePage({ search }: { search: URLSearchParams }) {
       </p>
       <h1>Compare traces</h1>
       <ErrorBanner error={cmp.error} onRetry={cmp.reload} />
+      <Loading show={!cmp.data && cmp.error === undefined} />
       {c && (
         <>
           <p data-testid="compare-summary">

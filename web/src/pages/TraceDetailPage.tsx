@@ -2,6 +2,7 @@ import { useState } from 'react';
 import { api } from '../api/client';
 import type { Trace } from '../api/types';
 import { ErrorBanner } from '../components/ErrorBanner';
+import { Loading } from '../components/Loading';
 import { formatDate, formatNumber } from '../lib/format';
 import { Link } from '../lib/router';
 import { useAsync } from '../lib/useAsync';
@@ -32,6 +33,7 @@ export function TraceDetailPage({ id }: { id: string }) {
       </p>
       <h1>Trace {id.slice(0, 8)}</h1>
       <ErrorBanner error={trace.error} onRetry={trace.reload} />
+      <Loading show={!trace.data && trace.error === undefined} />
       {t && (
         <>
           <dl className="kv">

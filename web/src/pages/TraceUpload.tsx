@@ -39,14 +39,15 @@ export function TraceUpload({ onDone }: { onDone: () => void }) {
             break;
           } catch (exc) {
             if (!(exc instanceof ApiError) || exc.status !== 422 || attempt > 0) throw exc;
-            const bad = new Set<number>();
+            // One entry per rejected line, all of its field errors together.
+            const bad = new Map<number, string[]>();
             for (const err of exc.errors) {
               const index = typeof err.index === 'number' ? err.index : NaN;
               if (!Number.isInteger(index) || !batch[index]) continue;
-              bad.add(index);
-              errors.push({ line: batch[index].line, message: `${err.field ? `${err.field}: ` : ''}${err.message}` });
+              bad.set(index, [...(bad.get(index) ?? []), `${err.field ? `${err.field}: ` : ''}${err.message}`]);
             }
             if (bad.size === 0) throw exc;
+            for (const [index, messages] of bad) errors.push({ line: batch[index].line, message: messages.join('; ') });
             batch = batch.filter((_, i) => !bad.has(i));
           }
         }

@@ -2,6 +2,7 @@ import { act, cleanup, fireEvent, render, screen } from '@testing-library/react'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LiveLogs } from '../components/LiveLogs';
 import { RECONNECT_DELAYS_MS } from '../lib/logStream';
+import { mockFetch } from './fetchMock';
 import { MockEventSource } from './mockEventSource';
 
 function shownLines(): { seq: number; stream: string; text: string }[] {
@@ -32,7 +33,7 @@ describe('LiveLogs', () => {
   });
 
   it('opens the run log stream and appends lines as they come, stdout and stderr apart', () => {
-    render(<LiveLogs runId="run-1" />);
+    render(<LiveLogs snapshotTail={0} runId="run-1" />);
     const es = MockEventSource.latest();
     expect(es.url).toBe('/api/tunix/runs/run-1/logs');
     act(() => {
@@ -52,7 +53,7 @@ describe('LiveLogs', () => {
   });
 
   it('drops a line whose seq it has already shown', () => {
-    render(<LiveLogs runId="run-1" />);
+    render(<LiveLogs snapshotTail={0} runId="run-1" />);
     const es = MockEventSource.latest();
     act(() => {
       es.log(1, 'a');
@@ -66,7 +67,7 @@ describe('LiveLogs', () => {
   });
 
   it('reconnect button opens a new stream from the last seq, and replayed lines are not duplicated', () => {
-    render(<LiveLogs runId="run-1" />);
+    render(<LiveLogs snapshotTail={0} runId="run-1" />);
     const first = MockEventSource.latest();
     act(() => {
       first.open();
@@ -89,7 +90,7 @@ describe('LiveLogs', () => {
   });
 
   it('after a dropped connection it reconnects by itself with since_seq of the last line', () => {
-    render(<LiveLogs runId="run-9" />);
+    render(<LiveLogs snapshotTail={0} runId="run-9" />);
     const first = MockEventSource.latest();
     act(() => {
       first.open();
@@ -116,7 +117,7 @@ describe('LiveLogs', () => {
   it('closes on end, reports the final status and does not reconnect', () => {
     const onEnd = vi.fn();
     const onMetric = vi.fn();
-    render(<LiveLogs runId="run-1" onEnd={onEnd} onMetric={onMetric} />);
+    render(<LiveLogs snapshotTail={0} runId="run-1" onEnd={onEnd} onMetric={onMetric} />);
     const es = MockEventSource.latest();
     act(() => {
       es.open();
@@ -138,7 +139,50 @@ describe('LiveLogs', () => {
 
   it('passes the API token as access_token, since EventSource cannot send headers', () => {
     window.localStorage.setItem('tunix-rt.token', 's3cret');
-    render(<LiveLogs runId="run-1" />);
+    render(<LiveLogs snapshotTail={0} runId="run-1" />);
     expect(MockEventSource.latest().url).toBe('/api/tunix/runs/run-1/logs?access_token=s3cret');
+  });
+
+  it('paints the snapshot tail first, then streams from its last seq without repeating lines', async () => {
+    const fetchSpy = mockFetch([
+      {
+        path: '/api/tunix/runs/run-2/logs/snapshot',
+        body: {
+          run_id: 'run-2',
+          lines: [
+            { seq: 41, stream: 'stdout', text: 'forty-one' },
+            { seq: 42, stream: 'stderr', text: 'forty-two' },
+          ],
+          last_seq: 42,
+          dropped_lines: 0,
+          status: 'running',
+        },
+      },
+    ]);
+    render(<LiveLogs runId="run-2" snapshotTail={2} />);
+    expect(MockEventSource.instances).toHaveLength(0); // the stream waits for the snapshot
+    await act(async () => {
+      await vi.advanceTimersByTimeAsync(100);
+    });
+    expect(String(fetchSpy.mock.calls[0][0])).toBe('/api/tunix/runs/run-2/logs/snapshot?tail=2');
+    const es = MockEventSource.latest();
+    expect(es.url).toBe('/api/tunix/runs/run-2/logs?since_seq=42');
+    act(() => {
+      es.log(42, 'forty-two');
+      es.log(43, 'forty-three');
+    });
+    flush();
+    expect(shownLines().map((l) => l.seq)).toEqual([41, 42, 43]);
+    expect(shownLines()[1].stream).toBe('stderr');
+    expect(screen.getByTestId('log-hidden-before').textContent).toContain('40 earlier lines');
+  });
+
+  it('streams from the start when the snapshot is unavailable', async () => {
+    mockFetch([]);
+    render(<LiveLogs runId="run-3" />);
+    await act(async () => {
+      await vi.advanceTimersByTimeAsync(100);
+    });
+    expect(MockEventSource.latest().url).toBe('/api/tunix/runs/run-3/logs');
   });
 });

@@ -16,7 +16,6 @@ from tunix_rt.datasets.schema import BuildRequest, Manifest, PreviewRequest, Pre
 from tunix_rt.traces.schema import Pagination
 
 router = APIRouter(tags=["datasets"])
-EXPORT_CHUNK_BYTES = 256 * 1024
 DatasetKey = Annotated[str, Path(min_length=1, max_length=300)]
 
 
@@ -59,21 +58,14 @@ async def read_dataset(key: DatasetKey, session: Session) -> Manifest:
 
 
 async def stream_export(ctx: AppContext, key: str, fmt: str, split: str) -> AsyncIterator[bytes]:
-    """Lines joined into chunks: one ASGI message per line would dominate the cost.
+    """One chunk per page of lines: one ASGI message per line would dominate the cost.
 
     Uses its own session: the request's session may be closed once the response starts.
     """
     async with ctx.sessions() as session:
-        parts: list[str] = []
-        size = 0
-        async for line in store.iter_export(session, key, fmt=fmt, split=split):
-            parts.append(line)
-            size += len(line)
-            if size >= EXPORT_CHUNK_BYTES:
-                yield "".join(parts).encode()
-                parts, size = [], 0
-        if parts:
-            yield "".join(parts).encode()
+        async for page in store.iter_export_pages(session, key, fmt=fmt, split=split):
+            if page:
+                yield "".join(page).encode()
 
 
 @router.get(

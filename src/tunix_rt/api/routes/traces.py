@@ -11,6 +11,7 @@ from fastapi import APIRouter, Body, Query, Response
 from pydantic import AfterValidator, BaseModel
 
 from tunix_rt.api.deps import Context, Session
+from tunix_rt.db.types import utcnow
 from tunix_rt.traces import batch, compare, generators, scoring, store
 from tunix_rt.traces.body_limit import MAX_BATCH_TRACES, BodyLimitRoute
 from tunix_rt.traces.schema import (
@@ -41,11 +42,11 @@ class TracePage(BaseModel):
 
 @router.post("/api/traces", status_code=201, response_model=TraceCreated)
 async def create_trace(payload: TracePayload, session: Session, ctx: Context) -> TraceCreated:
-    (trace_id,) = await store.insert_traces(session, [payload])
+    created_at = utcnow()
+    (trace_id,) = await store.insert_traces(session, [payload], created_at=created_at)
     await session.commit()
     ctx.metrics.traces_ingested.inc()
-    row = await store.read_trace_row(session, trace_id)
-    return TraceCreated(id=row.id, created_at=row.created_at, trace_version=row.trace_version)
+    return TraceCreated(id=trace_id, created_at=created_at, trace_version=payload.trace_version)
 
 
 BATCH_BODY_SCHEMA = {
@@ -78,7 +79,7 @@ async def create_trace_batch(
 ) -> BatchCreated:
     """Store up to 10,000 traces in one transaction; one invalid item rejects them all."""
     payloads = batch.validate_batch(items, ctx.settings.trace_max_bytes)
-    ids = await store.insert_traces(session, payloads)
+    ids = await store.insert_trace_dicts(session, payloads)
     await session.commit()
     ctx.metrics.traces_ingested.inc(len(ids))
     return BatchCreated(created=len(ids), ids=ids)
