@@ -3,10 +3,15 @@
 Chromium is Debian's (/usr/bin/chromium, `make chromium`), driven by Python Playwright with
 `executable_path`: Playwright's own browser downloads are not used. The UI must be built
 (`make web`). Outside CI a missing browser or UI skips these tests; in CI it fails them.
+
+Runs use the real training program (`python -m tunix_rt.training`, tiny preset). Where the
+training stack is not installed, or with TUNIX_RT_E2E_TRAINER=fake, the worker runs
+tests/e2e/fake_train.py instead (same contract, no JAX) so the UI flow is still covered.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -19,6 +24,8 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
+
+from tunix_rt.training import environment
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DIST_INDEX = REPO_ROOT / "src" / "tunix_rt" / "web" / "dist" / "index.html"
@@ -35,6 +42,15 @@ CHROMIUM_ARGS = [
 ]
 SERVER_READY_TIMEOUT_S = 60.0
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+FAKE_TRAIN = Path(__file__).with_name("fake_train.py")
+
+
+def trainer_env() -> dict[str, str]:
+    """Worker settings for the training child: the real program unless it cannot run here."""
+    choice = os.environ.get("TUNIX_RT_E2E_TRAINER", "auto")
+    if choice == "real" or (choice == "auto" and not environment.missing_modules()):
+        return {}
+    return {"TUNIX_RT_WORKER_COMMAND": json.dumps([sys.executable, str(FAKE_TRAIN)])}
 
 
 def require(condition: bool, message: str) -> None:
@@ -83,7 +99,7 @@ def start_server(home: Path, extra_env: dict[str, str] | None = None) -> Server:
     tunix_rt = Path(sys.executable).parent / "tunix-rt"
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TUNIX_RT_")}
-    env.update({"TUNIX_RT_HOME": str(home), **(extra_env or {})})
+    env.update({"TUNIX_RT_HOME": str(home), **trainer_env(), **(extra_env or {})})
     log_path = home / "serve.log"
     home.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tunix_rt.datasets import store
-from tunix_rt.db.models import DatasetMember, Trace
+from tunix_rt.db.models import Dataset, DatasetMember, Trace
+from tunix_rt.traces import bulk
 
 
 async def generate(client: httpx.AsyncClient, task: str, count: int, seed: int = 0) -> None:
@@ -191,3 +195,24 @@ async def test_member_trace_cannot_be_deleted(
     async with sessions() as session:
         assert await session.scalar(select(func.count()).select_from(Trace)) == 2
         assert await session.scalar(select(func.count()).select_from(DatasetMember)) == 2
+
+
+async def test_bulk_insert_reports_constraint_violations(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Both bulk paths (COPY on PostgreSQL, executemany on SQLite) raise IntegrityError,
+    inside the session's transaction: nothing of the failed batch remains."""
+    async with sessions() as session:
+        session.add(
+            Dataset(
+                key="k-v1", name="k", version="v1", filters={}, selection_strategy="latest",
+                trace_count=1, train_count=1, holdout_count=0, content_hash="0" * 64,
+            )
+        )  # fmt: skip
+        await session.flush()
+        row = {"dataset_key": "k-v1", "position": 0, "trace_id": uuid.uuid4(), "split": "train"}
+        with pytest.raises(IntegrityError):
+            await bulk.insert_rows(session, DatasetMember.__table__, [row])
+        await session.rollback()
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Dataset)) == 0

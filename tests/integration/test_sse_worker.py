@@ -53,5 +53,7 @@ async def test_worker_run_of_20000_lines_reassembles_across_random_reconnects(
         assert [int(t.split()[0]) for t in result.texts] == list(range(1, LINES + 1))
         # A client arriving after the end replays the same log and ends.
         replay = await read_until_end(http, url)
-        assert [e.data["text"] for e in replay if e.event == "log"] == result.texts
+        replayed = [e.data for e in replay if e.event == "log"]
+        assert [x["seq"] for x in replayed] == list(range(1, LINES + 1))
+        assert [x["text"] for x in replayed] == result.texts
         assert replay[-1].event == "end"

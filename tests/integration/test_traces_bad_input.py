@@ -141,6 +141,10 @@ async def test_batch_over_10000_items_is_422(client: httpx.AsyncClient) -> None:
         ("/api/traces", {"created_after": "9999-12-31T23:59:59-05:00"}),
         ("/api/traces/compare", {"base": "x", "other": "y"}),
         ("/api/datasets", {"offset": -5}),
+        ("/api/traces", {"source": "a\x00b"}),
+        ("/api/traces", {"task": "\x00"}),
+        ("/api/datasets/a%00b", {}),
+        ("/api/datasets/a%00b/export.jsonl", {}),
     ],
 )
 async def test_bad_ids_and_paging_are_422(

@@ -18,15 +18,14 @@ SHORT = {"max_steps": 40, "save_every_steps": 25, "keep_checkpoints": 2, "seed":
 QUICK_EVAL = {"max_examples": 16, "max_new_tokens": 40}
 
 
-def make_run(root: Path, name: str, jax_cache_dir: str, **overrides: object) -> Path:
+def make_run(root: Path, name: str, jax_cache_dir: str, max_examples: int = 16) -> Path:
     run_dir = root / name
     write_dataset(run_dir, "high_card_duel", train_count=400, holdout_count=16, seed=3)
     write_spec(
         run_dir,
         hyperparameters=SHORT,
-        evaluation=QUICK_EVAL,
+        evaluation={**QUICK_EVAL, "max_examples": max_examples},
         jax_cache_dir=jax_cache_dir,
-        **overrides,
     )
     return run_dir
 
@@ -34,7 +33,7 @@ def make_run(root: Path, name: str, jax_cache_dir: str, **overrides: object) -> 
 def test_sigterm_checkpoints_exits_75_and_resume_continues_the_same_curve(
     tmp_path: Path, jax_cache_dir: str
 ) -> None:
-    reference = make_run(tmp_path, "reference", jax_cache_dir)
+    reference = make_run(tmp_path, "reference", jax_cache_dir, max_examples=0)
     assert run_child(reference / "spec.json").returncode == 0
     expected = metric_losses(reference)
 

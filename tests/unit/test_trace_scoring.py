@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from tunix_rt import errors
 from tunix_rt.traces import compare, scoring
-from tunix_rt.traces.schema import TracePayload, TraceStep
+from tunix_rt.traces.schema import StoredStep, TracePayload, TraceStep
 
 
 def payload(steps: list[str], final_answer: str = "5", **meta: Any) -> TracePayload:
@@ -55,8 +55,8 @@ def test_answer_match_needs_expected_answer() -> None:
 
 
 def test_diff_aligns_steps_by_order_of_i() -> None:
-    base = [TraceStep(i=1, type="r", content="b"), TraceStep(i=0, type="r", content="a")]
-    other = [TraceStep(i=0, type="r", content="a"), TraceStep(i=5, type="r", content="c")]
+    base = [StoredStep(i=1, type="r", content="b"), StoredStep(i=0, type="r", content="a")]
+    other = [StoredStep(i=0, type="r", content="a"), StoredStep(i=5, type="r", content="c")]
     diff = compare.diff_steps(base, other)
     assert [d.same for d in diff] == [True, False]
     assert diff[1].base is not None and diff[1].base.content == "b"

@@ -19,11 +19,13 @@ committed before the terminal status can be missed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import json
 import logging
 import uuid
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -34,7 +36,8 @@ from starlette.types import Receive, Scope, Send
 
 from tunix_rt import errors
 from tunix_rt.api.context import AppContext
-from tunix_rt.runs import logstream, registry, states
+from tunix_rt.runs import logfanout, logstream, registry, states
+from tunix_rt.runs.notify import Subscription
 
 SQLITE_POLL_S = 0.15
 NOTIFY_RECHECK_S = 1.0
@@ -62,7 +65,7 @@ class EventStreamResponse(StreamingResponse):
     client disconnects, whatever the server's spec version.
     """
 
-    def __init__(self, content: AsyncIterator[str | bytes], headers: dict[str, str]) -> None:
+    def __init__(self, content: AsyncGenerator[str | bytes, None], headers: dict[str, str]) -> None:
         super().__init__(content, media_type="text/event-stream", headers=headers)
         self._content = content
 
@@ -76,7 +79,7 @@ class EventStreamResponse(StreamingResponse):
                     pass  # the client went away mid-send
                 finally:
                     with anyio.CancelScope(shield=True):
-                        await self._content.aclose()  # type: ignore[attr-defined]
+                        await self._content.aclose()
                     group.cancel_scope.cancel()
 
             group.start_soon(run_stream)
@@ -96,33 +99,51 @@ class _Cursor:
     chunks: list[str | bytes] = field(default_factory=list)
 
 
-async def _read_status(ctx: AppContext, run_id: uuid.UUID, cur: _Cursor) -> bool:
-    """Send new status events; False when the run no longer exists."""
+async def _probe_status(ctx: AppContext, run_id: uuid.UUID) -> tuple[str, int] | None:
     async with ctx.sessions() as session:
         try:
             status = await registry.read_status(session, run_id)
         except errors.NotFound:
-            return False
-        key = (status.status, status.attempt)
-        if key != cur.status_key:
-            for event_id, event in await registry.list_events(
-                session, run_id, after_id=cur.last_event_id
-            ):
-                cur.last_event_id = event_id
-                data = {"status": event.to_status, "attempt": event.attempt, "reason": event.reason}
-                cur.chunks.append(format_event("status", data))
-            cur.status_key = key
-        cur.status = status.status
+            return None
+    return status.status, status.attempt
+
+
+async def _read_status(
+    ctx: AppContext, fanout: logfanout.LogFanout, run_id: uuid.UUID, cur: _Cursor, gen: int
+) -> bool:
+    """Send new status events; False when the run no longer exists."""
+    key = await fanout.share(("status", run_id), run_id, gen, lambda: _probe_status(ctx, run_id))
+    if key is None:
+        return False
+    if key != cur.status_key:
+        async with ctx.sessions() as session:
+            events = await registry.list_events(session, run_id, after_id=cur.last_event_id)
+        for event_id, event in events:
+            cur.last_event_id = event_id
+            data = {"status": event.to_status, "attempt": event.attempt, "reason": event.reason}
+            cur.chunks.append(format_event("status", data))
+        cur.status_key = key
+    cur.status = key[0]
     return True
 
 
-async def _read_metrics(ctx: AppContext, run_id: uuid.UUID, cur: _Cursor) -> None:
+async def _probe_metrics(
+    ctx: AppContext, run_id: uuid.UUID, after_step: int | None
+) -> list[tuple[str, int, float]]:
+    async with ctx.sessions() as session:
+        return await registry.list_metrics(
+            session, run_id, after_step=after_step, limit=METRIC_PAGE_ROWS
+        )
+
+
+async def _read_metrics(
+    ctx: AppContext, fanout: logfanout.LogFanout, run_id: uuid.UUID, cur: _Cursor, gen: int
+) -> None:
     cur.metrics_checked_at = asyncio.get_running_loop().time()
     while True:
-        async with ctx.sessions() as session:
-            rows = await registry.list_metrics(
-                session, run_id, after_step=cur.last_step, limit=METRIC_PAGE_ROWS
-            )
+        after = cur.last_step
+        probe = functools.partial(_probe_metrics, ctx, run_id, after)
+        rows = await fanout.share(("metrics", run_id, after), run_id, gen, probe)
         full = len(rows) == METRIC_PAGE_ROWS
         if full and rows[0][1] != rows[-1][1]:
             # The page may have cut the last step's values in half: keep it for the next page.
@@ -150,27 +171,29 @@ def render_page(page: logstream.LogPage, after_seq: int) -> bytes:
     return "".join(parts).encode()
 
 
-# One shared reader per engine (i.e. per app), created on first use.
-_READERS: weakref.WeakKeyDictionary[Any, logstream.SharedPageReader] = weakref.WeakKeyDictionary()
+# One fan-out per app (keyed by its engine), created on first use.
+_FANOUTS: weakref.WeakKeyDictionary[Any, logfanout.LogFanout] = weakref.WeakKeyDictionary()
 
 
-def _page_reader(ctx: AppContext) -> logstream.SharedPageReader:
-    reader = _READERS.get(ctx.engine)
-    if reader is None:
-        reader = logstream.SharedPageReader(ctx.sessions, render_page)
-        _READERS[ctx.engine] = reader
-    return reader
+def _fanout(ctx: AppContext) -> logfanout.LogFanout:
+    fanout = _FANOUTS.get(ctx.engine)
+    if fanout is None:
+        fanout = logfanout.LogFanout(ctx.sessions, ctx.hub, render_page)
+        _FANOUTS[ctx.engine] = fanout
+    return fanout
 
 
-async def _read_logs(ctx: AppContext, run_id: uuid.UUID, cur: _Cursor, woke_at: float) -> bool:
+async def _read_logs(
+    fanout: logfanout.LogFanout, run_id: uuid.UUID, cur: _Cursor, generation: int
+) -> bool:
     """Queue one page of log lines; True when more may be waiting (read again at once)."""
-    shared = await _page_reader(ctx).read(run_id, cur.last_seq, woke_at)
+    shared = await fanout.read(run_id, cur.last_seq, generation)
     if shared.page.last_seq is None:
         return False
     cur.chunks.append(shared.data)
     cur.last_seq = shared.page.last_seq
     # A cached page may predate this wake-up: lines after it may already be waiting.
-    return len(shared.page.lines) == logstream.PAGE_LINES or shared.started_at < woke_at
+    return len(shared.page.lines) == logstream.PAGE_LINES or shared.generation < generation
 
 
 def _take(cur: _Cursor, tail: str = "") -> bytes:
@@ -182,60 +205,76 @@ def _take(cur: _Cursor, tail: str = "") -> bytes:
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-async def stream_run(
-    ctx: AppContext, run_id: uuid.UUID, since_seq: int
-) -> AsyncIterator[str | bytes]:
-    """The event stream of one run (the route has already checked that the run exists)."""
+async def _follow(
+    ctx: AppContext,
+    fanout: logfanout.LogFanout,
+    sub: Subscription,
+    run_id: uuid.UUID,
+    since_seq: int,
+) -> AsyncGenerator[str | bytes, None]:
     heartbeat_s = ctx.settings.sse_heartbeat_s
     is_sqlite = ctx.settings.database_kind == "sqlite"
     wait_s = SQLITE_POLL_S if is_sqlite else NOTIFY_RECHECK_S
     cur = _Cursor(last_seq=since_seq)
     kinds: set[str] = {"start"}
+    clock = asyncio.get_running_loop().time
+    yield f"retry: {RETRY_MS}\n\n"
+    next_heartbeat = clock() + heartbeat_s
+    while True:
+        woke_at = clock()
+        generation = fanout.observe(run_id)
+        # A round woken only by log notices skips the status probe: transitions always
+        # notify "status", and a timeout round (no kinds) probes anyway.
+        if not kinds or kinds & STATUS_KINDS or woke_at - cur.status_checked_at >= STATUS_RECHECK_S:
+            cur.status_checked_at = woke_at
+            if not await _read_status(ctx, fanout, run_id, cur, generation):
+                yield _take(cur, format_event("end", {"status": None, "reason": "deleted"}))
+                return
+        if kinds & {"start", "metric", "reconnected"} or (
+            woke_at - cur.metrics_checked_at >= METRIC_RECHECK_S
+        ):
+            await _read_metrics(ctx, fanout, run_id, cur, generation)
+        more = await _read_logs(fanout, run_id, cur, generation)
+        if cur.status in states.TERMINAL and not more:
+            # Final drain: only reads that start after the terminal status was seen.
+            generation = fanout.bump(run_id)
+            while await _read_logs(fanout, run_id, cur, generation):
+                yield _take(cur)
+            await _read_metrics(ctx, fanout, run_id, cur, generation)
+            yield _take(cur, format_event("end", {"status": cur.status}))
+            return
+        if cur.chunks:
+            yield _take(cur)
+        now = clock()
+        if now >= next_heartbeat:
+            yield format_event("heartbeat", {"ts": datetime.now(UTC).isoformat()})
+            next_heartbeat = now + heartbeat_s
+        if more:
+            kinds = {"more"}
+            continue
+        woke = await sub.wait(max(0.0, min(wait_s, next_heartbeat - now)))
+        kinds = sub.pop_kinds() if woke else set()
+        if is_sqlite and "log" in kinds:
+            wait_s = NOTIFY_RECHECK_S  # an in-process writer notifies: stop polling
+
+
+async def stream_run(
+    ctx: AppContext, run_id: uuid.UUID, since_seq: int
+) -> AsyncGenerator[str | bytes, None]:
+    """The event stream of one run (the route has already checked that the run exists)."""
+    fanout = _fanout(ctx)
     ctx.metrics.sse_clients.inc()
     try:
         async with ctx.hub.subscribe(run_id) as sub:
-            yield f"retry: {RETRY_MS}\n\n"
-            clock = asyncio.get_running_loop().time
-            next_heartbeat = clock() + heartbeat_s
-            while True:
-                woke_at = clock()
-                # A round woken only by log notices skips the status probe: transitions
-                # always notify "status", and a timeout round (no kinds) probes anyway.
-                if (
-                    not kinds
-                    or kinds & STATUS_KINDS
-                    or woke_at - cur.status_checked_at >= STATUS_RECHECK_S
-                ):
-                    cur.status_checked_at = woke_at
-                    if not await _read_status(ctx, run_id, cur):
-                        yield _take(cur, format_event("end", {"status": None, "reason": "deleted"}))
-                        return
-                if kinds & {"start", "metric", "reconnected"} or (
-                    woke_at - cur.metrics_checked_at >= METRIC_RECHECK_S
-                ):
-                    await _read_metrics(ctx, run_id, cur)
-                more = await _read_logs(ctx, run_id, cur, woke_at)
-                if cur.status in states.TERMINAL and not more:
-                    # Final drain: reads that start after the terminal status was seen.
-                    terminal_seen_at = clock()
-                    while await _read_logs(ctx, run_id, cur, terminal_seen_at):
-                        yield _take(cur)
-                    await _read_metrics(ctx, run_id, cur)
-                    yield _take(cur, format_event("end", {"status": cur.status}))
-                    return
-                if cur.chunks:
-                    yield _take(cur)
-                now = clock()
-                if now >= next_heartbeat:
-                    yield format_event("heartbeat", {"ts": datetime.now(UTC).isoformat()})
-                    next_heartbeat = now + heartbeat_s
-                if more:
-                    kinds = {"more"}
-                    continue
-                woke = await sub.wait(max(0.0, min(wait_s, next_heartbeat - now)))
-                kinds = sub.pop_kinds() if woke else set()
-                if is_sqlite and "log" in kinds:
-                    wait_s = NOTIFY_RECHECK_S  # an in-process writer notifies: stop polling
+            await fanout.attach(run_id)
+            try:
+                # detach never suspends, so it completes even inside a cancelled scope.
+                follow = _follow(ctx, fanout, sub, run_id, since_seq)
+                async with contextlib.aclosing(follow) as chunks:
+                    async for chunk in chunks:
+                        yield chunk
+            finally:
+                await fanout.detach(run_id)
     except Exception as exc:
         # Headers are sent already; tell the client and close so it reconnects and resumes.
         log.exception("log stream of run %s failed", run_id)

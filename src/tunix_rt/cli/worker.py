@@ -45,7 +45,10 @@ async def run_workers(settings: Settings, concurrency: int) -> None:
     from tunix_rt.worker.reaper import Reaper
 
     settings.artifacts.mkdir(parents=True, exist_ok=True)
-    engine = db_engine.create_engine(settings.database_url)
+    # No pre-ping: every worker database call already retries through a lost connection, and
+    # a ping per checkout costs a round trip on the claim path.
+    kwargs = {"pool_pre_ping": False} if settings.database_kind == "postgresql" else {}
+    engine = db_engine.create_engine(settings.database_url, **kwargs)
     hub = Hub()
     await hub.start(settings.database_url)
     ctx = WorkerContext(

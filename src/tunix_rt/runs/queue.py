@@ -15,6 +15,7 @@ Concurrency invariants:
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -50,29 +51,34 @@ async def read_run(session: AsyncSession, run_id: uuid.UUID) -> models.Run:
     return run
 
 
-async def _notify(session: AsyncSession, kind: str, run_id: uuid.UUID | None) -> Notice:
-    notice = Notice(kind, str(run_id) if run_id is not None else None)
-    await notify.publish(session, None, notice)
-    return notice
-
-
-async def _add_event(
+async def _record_event(
     session: AsyncSession,
     run: models.Run,
     from_status: str | None,
     reason: str | None,
-) -> None:
-    await session.execute(
-        insert(models.RunEvent).values(
-            run_id=run.id,
-            from_status=from_status,
-            to_status=run.status,
-            reason=reason,
-            attempt=run.attempt,
-            worker_id=run.worker_id,
-            created_at=utcnow(),
-        )
+    kind: str,
+) -> Notice:
+    """Insert the run_events row and queue the NOTIFY for `kind`.
+
+    On PostgreSQL the NOTIFY rides on the INSERT (RETURNING pg_notify(...)): one round trip
+    instead of two on the hottest path (claim, finish). Same payload as notify.publish.
+    """
+    notice = Notice(kind, str(run.id))
+    stmt = insert(models.RunEvent).values(
+        run_id=run.id,
+        from_status=from_status,
+        to_status=run.status,
+        reason=reason,
+        attempt=run.attempt,
+        worker_id=run.worker_id,
+        created_at=utcnow(),
     )
+    if session.get_bind().dialect.name == "postgresql":
+        payload = json.dumps({"k": notice.kind, "r": notice.run_id})
+        await session.execute(stmt.returning(func.pg_notify(notify.CHANNEL, payload)))
+    else:
+        await session.execute(stmt)
+    return notice
 
 
 async def enqueue_run(
@@ -108,8 +114,7 @@ async def enqueue_run(
     session.add(run)
     await session.flush()
     reason = f"retry of {retry_of}" if retry_of is not None else "enqueued"
-    await _add_event(session, run, None, reason)
-    return run, await _notify(session, "enqueued", run.id)
+    return run, await _record_event(session, run, None, reason, "enqueued")
 
 
 async def claim_next_run(session: AsyncSession, worker_id: str, lease_s: float) -> Claim | None:
@@ -143,8 +148,7 @@ async def claim_next_run(session: AsyncSession, worker_id: str, lease_s: float) 
     run = result.scalars().first()
     if run is None:
         return None
-    await _add_event(session, run, states.PENDING, f"claimed by {worker_id}")
-    await _notify(session, "status", run.id)
+    await _record_event(session, run, states.PENDING, f"claimed by {worker_id}", "status")
     return Claim(run=run, queued_at=run.queued_at)
 
 
@@ -193,8 +197,7 @@ async def transition_run(
             )
             run = result.scalars().first()
             if run is not None:
-                await _add_event(session, run, from_status, reason)
-                return run, await _notify(session, "status", run.id)
+                return run, await _record_event(session, run, from_status, reason, "status")
         # No candidate matched: explain why, or go round again if the row moved under us.
         current = await read_run(session, run_id)
         if current.status not in allowed or not states.is_allowed(current.status, to):

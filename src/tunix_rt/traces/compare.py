@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tunix_rt.traces import scoring, store
-from tunix_rt.traces.schema import StepDiff, Trace, TraceComparison, TraceDiff, TraceStep
+from tunix_rt.traces.schema import StepDiff, StoredStep, Trace, TraceComparison, TraceDiff
 
 
 async def read_trace(session: AsyncSession, trace_id: uuid.UUID) -> Trace:
@@ -21,7 +21,7 @@ async def read_trace(session: AsyncSession, trace_id: uuid.UUID) -> Trace:
     )
 
 
-def diff_steps(base: list[TraceStep], other: list[TraceStep]) -> list[StepDiff]:
+def diff_steps(base: list[StoredStep], other: list[StoredStep]) -> list[StepDiff]:
     """Align steps by position (each side ordered by i); a step is the same when its type
     and content match."""
     left = sorted(base, key=lambda s: s.i)

@@ -34,6 +34,10 @@ def check_text(value: str) -> str:
     return value
 
 
+def check_optional_text(value: str | None) -> str | None:
+    return None if value is None else check_text(value)
+
+
 def check_json_value(value: Any, depth: int = 0) -> None:
     """Walk a JSON value: strings storable, numbers finite, nesting bounded."""
     if depth > META_MAX_DEPTH:
@@ -194,6 +198,22 @@ class Pagination(BaseModel):
     next_offset: int | None
 
 
+class StoredStep(BaseModel):
+    """A step as returned: no input constraints, so any stored row can be served."""
+
+    i: int
+    type: str
+    content: str
+
+
+class StoredPayload(BaseModel):
+    trace_version: str
+    prompt: str
+    final_answer: str
+    steps: list[StoredStep]
+    meta: dict[str, Any]
+
+
 class TraceCreated(BaseModel):
     id: uuid.UUID
     created_at: datetime
@@ -250,14 +270,14 @@ class Trace(BaseModel):
     id: uuid.UUID
     created_at: datetime
     trace_version: str
-    payload: TracePayload
+    payload: StoredPayload
     scores: list[Score]
 
 
 class StepDiff(BaseModel):
     index: int
-    base: TraceStep | None
-    other: TraceStep | None
+    base: StoredStep | None
+    other: StoredStep | None
     same: bool
 
 

@@ -11,11 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tunix_rt import errors
 from tunix_rt.db.models import TraceScore
 from tunix_rt.traces import store
-from tunix_rt.traces.schema import Score, TracePayload
+from tunix_rt.traces.schema import Score, StoredPayload, TracePayload
 
 CRITERIA = ("baseline", "answer_match")
 BASELINE_FULL_STEPS = 10
 BASELINE_FULL_AVG_CHARS = 500
+Payload = TracePayload | StoredPayload
 
 
 def normalise_answer(value: object) -> str:
@@ -24,7 +25,7 @@ def normalise_answer(value: object) -> str:
     return text.rstrip(".").strip()
 
 
-def score_baseline(payload: TracePayload) -> tuple[float, dict[str, Any]]:
+def score_baseline(payload: Payload) -> tuple[float, dict[str, Any]]:
     step_count = len(payload.steps)
     avg_chars = sum(len(s.content) for s in payload.steps) / step_count if step_count else 0.0
     step_score = min(step_count / BASELINE_FULL_STEPS, 1.0) * 50
@@ -38,7 +39,7 @@ def score_baseline(payload: TracePayload) -> tuple[float, dict[str, Any]]:
     return step_score + length_score, details
 
 
-def score_answer_match(payload: TracePayload) -> tuple[float, dict[str, Any]]:
+def score_answer_match(payload: Payload) -> tuple[float, dict[str, Any]]:
     expected = payload.meta.get("expected_answer")
     if expected is None:
         raise errors.ValidationFailed(
@@ -55,7 +56,7 @@ def score_answer_match(payload: TracePayload) -> tuple[float, dict[str, Any]]:
     return (100.0 if match else 0.0), details
 
 
-def compute_score(criteria: str, payload: TracePayload) -> tuple[float, dict[str, Any]]:
+def compute_score(criteria: str, payload: Payload) -> tuple[float, dict[str, Any]]:
     if criteria == "baseline":
         return score_baseline(payload)
     if criteria == "answer_match":

@@ -20,7 +20,13 @@ from tunix_rt import errors
 from tunix_rt.db.models import DatasetMember, Trace, TraceScore
 from tunix_rt.db.types import utcnow
 from tunix_rt.traces import bulk
-from tunix_rt.traces.schema import PREVIEW_CHARS, TracePayload, TraceStep, TraceSummary
+from tunix_rt.traces.schema import (
+    PREVIEW_CHARS,
+    StoredPayload,
+    StoredStep,
+    TracePayload,
+    TraceSummary,
+)
 
 PAYLOAD_JSON_OVERHEAD = 80  # keys and punctuation of the payload object
 
@@ -99,12 +105,12 @@ async def read_trace_row(session: AsyncSession, trace_id: uuid.UUID) -> Trace:
     return row
 
 
-def payload_of(row: Trace) -> TracePayload:
-    return TracePayload.model_construct(
+def payload_of(row: Trace) -> StoredPayload:
+    return StoredPayload(
         trace_version=row.trace_version,
         prompt=row.prompt,
         final_answer=row.final_answer,
-        steps=[TraceStep.model_construct(**s) for s in row.steps],
+        steps=[StoredStep.model_validate(s) for s in row.steps],
         meta=row.meta,
     )
 

@@ -39,7 +39,6 @@ export function useAsync<T>(
         if (!controller.signal.aborted) setLoading(false);
       });
     return () => controller.abort();
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [...deps, tick]);
 
   const refreshMs = options.refreshMs;

@@ -85,7 +85,6 @@ export function DatasetBuildForm() {
       window.clearTimeout(timer);
       controller.abort();
     };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [previewKey]);
 
   return (

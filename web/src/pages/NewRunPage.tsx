@@ -91,9 +91,9 @@ export function NewRunForm({
         <label>
           Model
           <select value={model} onChange={(e) => setModel(e.target.value as ModelChoice)} data-testid="run-model">
-            <option value="tiny">tiny preset (CPU, random init)</option>
-            <option value="small">small preset</option>
-            <option value="local">local model directory…</option>
+            <option value="tiny">tiny (CPU preset)</option>
+            <option value="small">small (preset)</option>
+            <option value="local">local model…</option>
           </select>
           <FieldError name="model_id" errors={fieldErrors} />
         </label>

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useEffect, useState, type KeyboardEvent } from 'react';
 import { api } from '../api/client';
 import type { MetricEvent, MetricPoint, Run, RunEvent } from '../api/types';
 import { ACTIVE_STATUSES } from '../api/types';
@@ -88,6 +88,15 @@ export function RunDetailPage({ id, search }: { id: string; search: URLSearchPar
     }
   }
 
+  // Arrow keys move between tabs (the WAI-ARIA tabs pattern); Tab moves into the panel.
+  function onTabKey(event: KeyboardEvent<HTMLElement>) {
+    if (event.key !== 'ArrowRight' && event.key !== 'ArrowLeft') return;
+    const index = TABS.findIndex((t) => t.id === tab);
+    const next = TABS[(index + (event.key === 'ArrowRight' ? 1 : TABS.length - 1)) % TABS.length];
+    setSearchParams({ tab: next.id === 'overview' ? null : next.id });
+    event.currentTarget.querySelector<HTMLButtonElement>(`[data-testid="tab-${next.id}"]`)?.focus();
+  }
+
   const r = run.data;
   const shownStatus = status ?? r?.status ?? 'pending';
   const cancellable = shownStatus === 'pending' || shownStatus === 'running';
@@ -126,13 +135,14 @@ export function RunDetailPage({ id, search }: { id: string; search: URLSearchPar
       <ErrorBanner error={run.error} onRetry={run.reload} />
       <Loading show={!r && run.error === undefined} />
       <ErrorBanner error={actionError} />
-      <nav className="tabs" role="tablist" aria-label="run views">
+      <nav className="tabs" role="tablist" aria-label="run views" onKeyDown={onTabKey}>
         {TABS.map((t) => (
           <button
             key={t.id}
             type="button"
             role="tab"
             aria-selected={tab === t.id}
+            tabIndex={tab === t.id ? 0 : -1}
             className={tab === t.id ? 'tab active' : 'tab'}
             onClick={() => setSearchParams({ tab: t.id === 'overview' ? null : t.id })}
             data-testid={`tab-${t.id}`}

@@ -1,5 +1,6 @@
-import { act, cleanup, render, screen, waitFor } from '@testing-library/react';
+import { act, cleanup, fireEvent, render, screen, waitFor } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { useLocation } from '../lib/router';
 import { RunDetailPage } from '../pages/RunDetailPage';
 import { mockFetch } from './fetchMock';
 import { MockEventSource } from './mockEventSource';
@@ -67,5 +68,23 @@ describe('RunDetailPage', () => {
     vi.stubGlobal('fetch', vi.fn(async () => Promise.reject(new TypeError('Failed to fetch'))));
     render(<RunDetailPage id="r1" search={new URLSearchParams()} />);
     expect((await screen.findByTestId('error-banner')).textContent).toContain('Cannot reach the tunix-rt API');
+  });
+
+  it('moves between tabs with the arrow keys and keeps the tab in the URL', async () => {
+    mockFetch([
+      { path: '/api/tunix/runs/r1', body: RUN },
+      { path: '/api/tunix/runs/r1/events', body: { data: [] } },
+      { path: '/api/tunix/runs/r1/metrics', body: { data: [] } },
+    ]);
+    function Routed() {
+      return <RunDetailPage id="r1" search={useLocation().search} />;
+    }
+    render(<Routed />);
+    await screen.findByTestId('run-overview');
+    fireEvent.keyDown(screen.getByTestId('tab-overview'), { key: 'ArrowRight' });
+    expect(window.location.search).toBe('?tab=logs');
+    expect(document.activeElement).toBe(screen.getByTestId('tab-logs'));
+    fireEvent.keyDown(screen.getByTestId('tab-logs'), { key: 'ArrowLeft' });
+    expect(window.location.search).toBe('');
   });
 });

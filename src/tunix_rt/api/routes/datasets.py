@@ -7,16 +7,16 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 
 from tunix_rt.api.context import AppContext
 from tunix_rt.api.deps import Context, Session
 from tunix_rt.datasets import build, store
 from tunix_rt.datasets.schema import BuildRequest, Manifest, PreviewRequest, PreviewResult
-from tunix_rt.traces.schema import Pagination
+from tunix_rt.traces.schema import Pagination, check_text
 
 router = APIRouter(tags=["datasets"])
-DatasetKey = Annotated[str, Path(min_length=1, max_length=300)]
+DatasetKey = Annotated[str, Path(min_length=1, max_length=300), AfterValidator(check_text)]
 
 
 class DatasetPage(BaseModel):

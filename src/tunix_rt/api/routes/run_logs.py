@@ -46,6 +46,7 @@ def _parse_last_event_id(value: str | None) -> int:
 
 @router.get(
     "/{run_id}/logs",
+    status_code=200,  # EventStreamResponse.__init__ has no status_code default: OpenAPI needs it
     response_class=sse.EventStreamResponse,
     responses={200: {"content": {"text/event-stream": {}}}},
 )

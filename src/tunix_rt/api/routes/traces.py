@@ -26,6 +26,7 @@ from tunix_rt.traces.schema import (
     TraceCreated,
     TracePayload,
     TraceSummary,
+    check_optional_text,
     check_query_time,
 )
 
@@ -33,6 +34,8 @@ router = APIRouter(tags=["traces"], route_class=BodyLimitRoute)
 GENERATE_CHUNK = 5_000
 
 QueryTime = Annotated[datetime | None, Query(), AfterValidator(check_query_time)]
+# NUL cannot be sent to PostgreSQL even as a query parameter: reject it as a 422.
+QueryText = Annotated[str | None, Query(max_length=255), AfterValidator(check_optional_text)]
 
 
 class TracePage(BaseModel):
@@ -102,8 +105,8 @@ async def list_traces(
     session: Session,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
-    source: Annotated[str | None, Query(max_length=255)] = None,
-    task: Annotated[str | None, Query(max_length=255)] = None,
+    source: QueryText = None,
+    task: QueryText = None,
     created_after: QueryTime = None,
     created_before: QueryTime = None,
 ) -> TracePage:
