@@ -43,7 +43,7 @@ def run_cell(
             "save_every_steps": steps,
             "keep_checkpoints": 1,
         },
-        evaluation={"max_examples": holdout, "max_new_tokens": 64},
+        evaluation={"max_examples": holdout, "max_new_tokens": args.max_new_tokens},
         jax_cache_dir=cache,
     )
     started = time.perf_counter()
@@ -90,6 +90,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--preset", choices=("tiny", "small"), default="tiny")
     parser.add_argument("--quick", action="store_true", help="50 held-out prompts")
+    # Addition responses run to ~70 tokens (digits are split): 64 would cut answers off.
+    parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args()
     tasks = [t for t in args.tasks.split(",") if t]

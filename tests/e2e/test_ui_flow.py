@@ -260,6 +260,10 @@ def test_live_logs_reconnect_and_cancel(page: Page, server: Server) -> None:
 def test_api_offline_shows_error_banner(page: Page, tmp_path: Path) -> None:
     server = start_server(tmp_path / "home")
     try:
+        # A deep link to something that does not exist: the API's 404 message, not a blank page.
+        page.goto(f"{server.url}/runs/00000000-0000-4000-8000-000000000000?tab=logs")
+        expect(page.get_by_test_id("error-banner").first).to_contain_text("HTTP 404")
+        expect(page.get_by_test_id("live-logs")).to_have_count(0)
         page.goto(f"{server.url}/runs")
         expect(page.get_by_test_id("runs-table")).to_be_visible()
         expect(page.get_by_test_id("error-banner")).to_have_count(0)

@@ -128,8 +128,12 @@ def test_follow_resumes_across_a_server_restart(database_url: str, home: Path) -
         api.kill()
         time.sleep(1.0)
         restarted = start_server(database_url, home, "--workers", "0", port=port)
-        rest, err = follower.communicate(timeout=120)
-        out = "".join(seen) + rest
+        # Read on through the same buffered pipe: communicate() would skip what readline()
+        # already buffered. stderr carries only a few notices, so it cannot fill and block.
+        out = "".join(seen) + follower.stdout.read()
+        assert follower.stderr is not None
+        err = follower.stderr.read()
+        follower.wait(timeout=120)
         assert follower.returncode == 0, out + err
         assert "step 60/60" not in "".join(seen)  # the server really went away mid-run
         assert_each_step_once(out, STEPS)

@@ -216,3 +216,21 @@ async def test_bulk_insert_reports_constraint_violations(
         await session.rollback()
     async with sessions() as session:
         assert await session.scalar(select(func.count()).select_from(Dataset)) == 0
+
+
+async def test_export_pages_keep_membership_order(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "EXPORT_PAGE_ROWS", 7)  # many pages, and a partial last one
+    await generate(client, "addition", 45)
+    manifest = (
+        await build(client, selection_strategy="random", seed=2, holdout_fraction=0.3)
+    ).json()
+    rows = await export(client, "ds-v1", format="trace")
+    assert len(rows) == 45
+    assert len({r["id"] for r in rows}) == 45
+    holdout = await export(client, "ds-v1", format="trace", split="holdout")
+    assert [r["id"] for r in holdout] == [r["id"] for r in rows if r["split"] == "holdout"]
+    assert len(holdout) == manifest["holdout_count"]
+    monkeypatch.setattr(store, "EXPORT_PAGE_ROWS", 9)  # 45 = 5 full pages, then an empty one
+    assert await export(client, "ds-v1", format="trace") == rows

@@ -75,7 +75,14 @@ async def test_list_runs_newest_first_with_filters_and_pages(
 
 @pytest.mark.parametrize(
     "params",
-    [{"limit": 0}, {"limit": 101}, {"offset": -1}, {"status": "bogus"}, {"mode": "batch"}],
+    [
+        {"limit": 0},
+        {"limit": 101},
+        {"offset": -1},
+        {"status": "bogus"},
+        {"mode": "batch"},
+        {"dataset_key": "a\x00b"},
+    ],
 )
 async def test_list_runs_rejects_bad_query(
     client: httpx.AsyncClient, params: dict[str, object]
@@ -141,6 +148,8 @@ async def test_metrics_curve_by_name_and_after_step(
     assert [(p["name"], p["step"]) for p in newer["data"]] == [("grad_norm", 3), ("loss", 3)]
     empty = await client.get(f"{BASE}/{uuid.uuid4()}/metrics")
     assert empty.status_code == 404
+    nul = await client.get(f"{BASE}/{run_id}/metrics", params={"name": "lo\x00ss"})
+    assert nul.status_code == 422
 
 
 async def test_eval_is_404_until_written_then_served(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -151,3 +152,24 @@ async def test_cancel_finished_run_is_409(client: httpx.AsyncClient, sessions: S
         await session.commit()
     response = await client.post(f"/api/tunix/runs/{run_id}/cancel")
     assert response.status_code == 409
+
+
+async def test_metrics_count_lease_expiries_and_queue_depth(
+    client: httpx.AsyncClient, sessions: Sessions
+) -> None:
+    await ensure_dataset(sessions)
+    for _ in range(3):
+        await client.post("/api/tunix/run", json={"dataset_key": DATASET_KEY})
+    async with sessions() as session:
+        claim = await queue.claim_next_run(session, "w-lost", 0.01)
+        await session.commit()
+    assert claim is not None
+    await asyncio.sleep(0.05)
+    async with sessions() as session:
+        assert len(await queue.reap_expired_leases(session)) == 1
+        await session.commit()
+    metrics = (await client.get("/metrics")).text
+    assert "tunix_rt_lease_expiries_total 1.0" in metrics
+    assert "tunix_rt_queue_depth 3.0" in metrics
+    assert 'tunix_rt_runs{mode="async",status="pending"} 3.0' in metrics
+    assert "tunix_rt_active_workers 0.0" in metrics

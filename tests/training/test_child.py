@@ -92,16 +92,20 @@ def test_dry_run_reports_lengths_and_truncation_in_seconds(tmp_path: Path) -> No
     assert elapsed < 20
 
     processor = spm.SentencePieceProcessor(model_file=str(run_dir / "tokenizer.model"))
-    lengths = []
+    lengths, responses = [], []
     for row in rows:
         prompt, response = row["prompts"].split("<start_of_turn>model\n", 1)
         prompt += "<start_of_turn>model\n"
-        lengths.append(1 + len(processor.encode(prompt)) + len(processor.encode(response)))
+        responses.append(len(processor.encode(response)))
+        lengths.append(1 + len(processor.encode(prompt)) + responses[-1])
     too_long = sum(1 for n in lengths if n > 96)
     assert 0 < too_long < len(rows)
 
     report = json.loads((run_dir / "dry_run.json").read_text())
     assert report["truncated_examples"] == too_long
+    too_long_to_generate = sum(1 for n in responses if n > 64)  # evaluation.max_new_tokens
+    assert too_long_to_generate > 0
+    assert report["responses_longer_than_max_new_tokens"] == too_long_to_generate
     assert report["token_lengths"]["min"] == min(lengths)
     assert report["token_lengths"]["max"] == max(lengths)
     assert report["train_examples"] == 80 and report["holdout_examples"] == 0

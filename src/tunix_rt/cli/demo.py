@@ -87,18 +87,22 @@ def run_demo(
         f"[bold]3/3[/bold] training the tiny model on {dataset['dataset_key']} "
         f"({steps} steps, batch {batch_size}): run {run_id}",
         highlight=False,
+        soft_wrap=True,
     )
-    out.print(f"    watch it live in the UI: {page_url}", highlight=False)
+    out.print(f"    watch it live in the UI: {page_url}", highlight=False, soft_wrap=True)
     if not follow_run:
-        out.print(f"    follow it here: tunix-rt runs logs {run_id} -f", highlight=False)
+        out.print(
+            f"    follow it here: tunix-rt runs logs {run_id} -f", highlight=False, soft_wrap=True
+        )
         return 0
     status = follow.follow_run(client, run_id, console=out, notice=notice)
     code = follow.report_outcome(client, run_id, status, out, notice)
-    out.print(f"\nthe run page: [bold]{page_url}[/bold]", highlight=False)
+    out.print(f"\nthe run page: [bold]{page_url}[/bold]", highlight=False, soft_wrap=True)
     out.print(
         "next: tunix-rt runs artifacts "
         f"{run_id}  ·  tunix-rt runs submit --dataset {dataset['dataset_key']} --steps 600 -f",
         highlight=False,
+        soft_wrap=True,
     )
     return code
 
@@ -115,8 +119,11 @@ def ensure_dataset(client: Client, out: Console) -> dict[str, Any]:
             f"[bold]1/3[/bold] traces: reusing the existing demo data ({existing['trace_count']} "
             f"traces in {DATASET_KEY})",
             highlight=False,
+            soft_wrap=True,
         )
-        out.print(f"[bold]2/3[/bold] dataset: reusing {DATASET_KEY}", highlight=False)
+        out.print(
+            f"[bold]2/3[/bold] dataset: reusing {DATASET_KEY}", highlight=False, soft_wrap=True
+        )
         return existing
     ensure_traces(client, out)
     try:
@@ -141,6 +148,7 @@ def ensure_dataset(client: Client, out: Console) -> dict[str, Any]:
         f"[bold]2/3[/bold] dataset: built {manifest['dataset_key']} "
         f"({manifest['train_count']} train / {manifest['holdout_count']} held out)",
         highlight=False,
+        soft_wrap=True,
     )
     return manifest
 
@@ -153,6 +161,7 @@ def ensure_traces(client: Client, out: Console) -> None:
         out.print(
             f"[bold]1/3[/bold] traces: {have} generated duel traces already stored",
             highlight=False,
+            soft_wrap=True,
         )
         return
     duel = client.post_json(
@@ -166,4 +175,5 @@ def ensure_traces(client: Client, out: Console) -> None:
         f"[bold]1/3[/bold] traces: generated {duel['created']} high-card-duel and "
         f"{mult['created']} multiplication traces",
         highlight=False,
+        soft_wrap=True,
     )

@@ -79,16 +79,23 @@ def stream_run_events(
                         )
                     reason = f"the server answered {response.status_code}"
                 else:
-                    failed_since, attempt = None, 0
                     for sse in source.iter_sse():
                         if sse.event == "heartbeat":
+                            # Only progress (a live heartbeat, a new line) resets the backoff:
+                            # every connection replays status and metrics, so a server that
+                            # keeps closing streams must not be hammered forever.
+                            failed_since, attempt = None, 0
                             continue
                         data = _decode(sse.data)
+                        if sse.event == "error":
+                            reason = f"server error: {data.get('detail', 'unknown')}"
+                            continue
                         if sse.event == "log":
                             seq = int(data.get("seq", 0))
                             if seq <= last_seq:
                                 continue
                             last_seq = seq
+                            failed_since, attempt = None, 0
                         yield Event(sse.event, data)
                         if sse.event == "end":
                             return
@@ -156,6 +163,7 @@ class TrainingProgress:
             transient=False,
         )
         self.task = self.progress.add_task(status, total=max_steps, loss="-", tps="-")
+        self.last_step = 0
 
     def __enter__(self) -> TrainingProgress:
         self.progress.start()
@@ -176,6 +184,10 @@ class TrainingProgress:
         self.progress.update(self.task, description=status)
 
     def show_metric(self, step: int, values: dict[str, Any]) -> None:
+        # Every (re)connection replays the run's metrics from step 1: never move backwards.
+        if step < self.last_step:
+            return
+        self.last_step = step
         fields: dict[str, Any] = {"completed": step, "description": "training"}
         if isinstance(values.get("loss"), int | float):
             fields["loss"] = f"{values['loss']:.4f}"

@@ -139,18 +139,25 @@ def print_eval_summary(console: Console, summary: dict[str, Any]) -> None:
     table.add_column("METRIC")
     table.add_column("VALUE", justify="right")
     for key, value in summary.items():
-        if isinstance(value, float):
-            shown = f"{value:.1%}" if 0.0 <= value <= 1.0 else f"{value:.4g}"
-        elif isinstance(value, dict):
-            shown = ", ".join(f"{k}={_short(v)}" for k, v in value.items())
+        if isinstance(value, dict):
+            # Breakdowns (by_task, by_expected_answer): one row per group.
+            for group, stats in value.items():
+                table.add_row(f"{key} · {group}", _format_group(stats))
         else:
-            shown = str(value)
-        table.add_row(key, shown)
+            table.add_row(key, _format_value(value))
     console.print(table)
 
 
-def _short(value: Any) -> str:
-    return f"{value:.1%}" if isinstance(value, float) and 0.0 <= value <= 1.0 else str(value)
+def _format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.1%}" if 0.0 <= value <= 1.0 else f"{value:.4g}"
+    return str(value)
+
+
+def _format_group(stats: Any) -> str:
+    if isinstance(stats, dict) and "exact_match" in stats:
+        return f"{_format_value(stats['exact_match'])} (n={stats.get('n', '?')})"
+    return _format_value(stats)
 
 
 def print_artifact_table(console: Console, artifacts: list[dict[str, Any]]) -> None:

@@ -102,8 +102,14 @@ def submit(
             if as_json:
                 print_json(run)
             else:
-                console.print(f"submitted run [bold]{run_id}[/bold] ({run['status']})")
-                console.print(f"follow it with: tunix-rt runs logs {run_id} -f", highlight=False)
+                console.print(
+                    f"submitted run [bold]{run_id}[/bold] ({run['status']})", soft_wrap=True
+                )
+                console.print(
+                    f"follow it with: tunix-rt runs logs {run_id} -f",
+                    highlight=False,
+                    soft_wrap=True,
+                )
             return
         raise typer.Exit(follow_submitted(client, run_id, as_json=as_json))
 
@@ -117,6 +123,9 @@ def follow_submitted(client: Client, run_id: str, *, as_json: bool = False) -> i
         )
         print_json(client.get_json(f"/api/tunix/runs/{run_id}"))
         return 0 if status == "completed" else 1
-    console.print(f"submitted run [bold]{run_id}[/bold]; following it (Ctrl-C stops following)")
+    console.print(
+        f"submitted run [bold]{run_id}[/bold]; following it (Ctrl-C stops following)",
+        soft_wrap=True,
+    )
     status = follow.follow_run(client, run_id, console=console, notice=err_console)
     return follow.report_outcome(client, run_id, status, console, err_console)

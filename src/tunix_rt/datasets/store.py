@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from sqlalchemy import Select, String, Text, cast, select, type_coerce
@@ -87,22 +88,39 @@ def uuid_text(raw: Any) -> str:
 async def iter_member_pages(
     session: AsyncSession, key: str, *, split: str = "all"
 ) -> AsyncIterator[list[formats.MemberTrace]]:
-    """Members with payloads in membership order, in keyset pages (constant memory)."""
+    """Members with payloads in membership order, in keyset pages (constant memory).
+
+    The next page's query is sent before the current page is handed out, so the database
+    works on it while the caller formats this one (at most two pages are held).
+    """
     if split not in formats.SPLITS:
         raise errors.ValidationFailed(
             f"unknown split {split!r}; choose one of {', '.join(formats.SPLITS)}"
         )
     conn = await session.connection()  # Core execution: no ORM row machinery per row
-    after = -1
-    while True:
-        rows = (await conn.execute(member_stmt(key, split, after))).all()
-        yield [
-            formats.MemberTrace(uuid_text(tid), created, side, version, prompt, answer, st, me)
-            for _pos, side, tid, created, version, prompt, answer, st, me in rows
-        ]
-        if len(rows) < EXPORT_PAGE_ROWS:
-            return
-        after = rows[-1][0]
+
+    async def fetch(after: int) -> Sequence[Any]:
+        return (await conn.execute(member_stmt(key, split, after))).all()
+
+    rows = await fetch(-1)
+    prefetch: asyncio.Task[Sequence[Any]] | None = None
+    try:
+        while rows:
+            if len(rows) == EXPORT_PAGE_ROWS:
+                prefetch = asyncio.ensure_future(fetch(rows[-1][0]))
+                await asyncio.sleep(0)  # let it send the query before we yield
+            yield [
+                formats.MemberTrace(uuid_text(tid), created, side, version, prompt, answer, st, me)
+                for _pos, side, tid, created, version, prompt, answer, st, me in rows
+            ]
+            if prefetch is None:
+                return
+            # Only this generator uses the connection: the prefetch is awaited before any
+            # other statement, so the connection never sees two operations at once.
+            rows, prefetch = await prefetch, None
+    finally:
+        if prefetch is not None:  # the consumer stopped early (e.g. client went away)
+            prefetch.cancel()
 
 
 async def iter_members(

@@ -52,11 +52,15 @@ async def insert_lines(
     session: AsyncSession, run_id: uuid.UUID, lines: list[Line], now: datetime
 ) -> None:
     """Insert log rows in the session's transaction: COPY on PostgreSQL (several times
-    faster than a multi-row INSERT for thousands of short rows), executemany on SQLite."""
+    faster than a multi-row INSERT for thousands of short rows), executemany on SQLite.
+    The transaction must already have executed a statement (see LogWriter._write_batch)."""
     conn = await session.connection()
     if conn.dialect.name == "postgresql":
         raw = await conn.get_raw_connection()
         driver: Any = raw.driver_connection
+        if not driver.is_in_transaction():
+            # SQLAlchemy begins the driver transaction lazily, at the first statement.
+            await session.execute(select(1))
         await driver.copy_records_to_table(
             Chunk.__tablename__,
             records=[(run_id, line.seq, line.stream, line.text, now) for line in lines],
@@ -248,12 +252,9 @@ class LogWriter:
         )
         now = utcnow()
         async with self._sessions() as session:
-            if self._stored and self._stored[0][0] < first_kept:
-                await session.execute(
-                    delete(Chunk).where(Chunk.run_id == self.run_id, Chunk.seq < first_kept)
-                )
-            if to_insert:
-                await insert_lines(session, self.run_id, to_insert, now)
+            # The counters go first: that statement opens the driver-level transaction, so
+            # the COPY below runs inside it (issued first, COPY would autocommit on its own
+            # and a failure after it would leave rows the counters never saw).
             await queue.update_run_fields(
                 session,
                 self.run_id,
@@ -264,6 +265,12 @@ class LogWriter:
                 stderr_tail="\n".join(self._tails["stderr"]),
                 updated_at=now,
             )
+            if self._stored and self._stored[0][0] < first_kept:
+                await session.execute(
+                    delete(Chunk).where(Chunk.run_id == self.run_id, Chunk.seq < first_kept)
+                )
+            if to_insert:
+                await insert_lines(session, self.run_id, to_insert, now)
             notice = Notice("log", str(self.run_id))
             await notify.publish(session, self._hub, notice)
             await session.commit()

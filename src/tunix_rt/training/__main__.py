@@ -120,6 +120,13 @@ def run_real(spec: spec_lib.Spec, events: EventChannel, stop: StopSignal) -> int
         f"{plan.seq_length} tokens, {plan.total_steps} steps",
         flush=True,
     )
+    longest_response = max(len(e.tokens) - e.prompt_length for e in encoded)
+    if longest_response > spec.evaluation.max_new_tokens:
+        print(
+            f"warning: training responses run to {longest_response} tokens but evaluation "
+            f"generates at most {spec.evaluation.max_new_tokens}: long answers will be cut off",
+            flush=True,
+        )
     outcome = sft.run_training(spec, built, encoded, plan, events, stop)
     if outcome.stopped:
         print(f"stopped ({stop.reason}) at step {outcome.final_step}", flush=True)

@@ -65,6 +65,8 @@ def build_report(
 ) -> dict[str, Any]:
     hp = spec.hyperparameters
     lengths = [len(e.tokens) for e in encoded]
+    responses = [len(e.tokens) - e.prompt_length for e in encoded]
+    max_new = spec.evaluation.max_new_tokens
     truncated = [e for e in encoded if len(e.tokens) > hp.max_seq_length]
     no_loss = [e for e in encoded if e.prompt_length >= hp.max_seq_length]
     seq_length = plan_seq_length(encoded, hp.max_seq_length)
@@ -76,6 +78,9 @@ def build_report(
         "holdout_examples": len(holdout),
         "vocab_size": vocab_size,
         "token_lengths": length_stats(lengths),
+        "response_token_lengths": length_stats(responses),
+        # Evaluation cuts generations at max_new_tokens: longer answers would be lost.
+        "responses_longer_than_max_new_tokens": sum(1 for n in responses if n > max_new),
         "max_seq_length": hp.max_seq_length,
         "padded_seq_length": seq_length,
         "truncated_examples": len(truncated),

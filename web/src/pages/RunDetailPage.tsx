@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState, type KeyboardEvent } from 'react';
-import { api } from '../api/client';
+import { ApiError, api } from '../api/client';
 import type { MetricEvent, MetricPoint, Run, RunEvent } from '../api/types';
 import { ACTIVE_STATUSES } from '../api/types';
 import { ConfirmDialog } from '../components/ConfirmDialog';
@@ -98,6 +98,8 @@ export function RunDetailPage({ id, search }: { id: string; search: URLSearchPar
   }
 
   const r = run.data;
+  // An unknown or malformed id: no stream to follow (it would only retry against a 404).
+  const missing = !r && run.error instanceof ApiError && [404, 422].includes(run.error.status);
   const shownStatus = status ?? r?.status ?? 'pending';
   const cancellable = shownStatus === 'pending' || shownStatus === 'running';
   const retryable = ['failed', 'cancelled', 'timeout'].includes(shownStatus);
@@ -250,7 +252,9 @@ export function RunDetailPage({ id, search }: { id: string; search: URLSearchPar
           )}
         </div>
       )}
-      <LiveLogs runId={id} hidden={tab !== 'logs'} onMetric={onMetric} onStatus={onStatus} onEnd={onEnd} />
+      {!missing && (
+        <LiveLogs runId={id} hidden={tab !== 'logs'} onMetric={onMetric} onStatus={onStatus} onEnd={onEnd} />
+      )}
       {tab === 'logs' && (
         <div className="chart-compact">
           <LossChart points={points} />

@@ -51,7 +51,7 @@ export function EvalTab({ runId, version }: { runId: string; version: number }) 
             <tbody>
               {r.examples.map((ex, i) => (
                 <tr key={ex.id ?? i} className={ex.correct ? 'good' : 'bad'} data-testid="eval-example">
-                  <td className="ellipsis">{ex.prompt}</td>
+                  <td className="ellipsis" title={ex.prompt}>{ex.prompt}</td>
                   <td>{ex.expected_answer ?? '—'}</td>
                   <td className="pre">{ex.generated}</td>
                   <td>{ex.extracted_answer ?? '—'}</td>

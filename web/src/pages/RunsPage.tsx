@@ -53,6 +53,7 @@ export function RunsPage({ search }: { search: URLSearchParams }) {
         <label>
           Dataset
           <input
+            key={datasetKey}
             defaultValue={datasetKey}
             placeholder="any"
             onKeyDown={(e) => {

@@ -51,6 +51,7 @@ export function TracesPage({ search }: { search: URLSearchParams }) {
         <label>
           Source
           <input
+            key={source}
             defaultValue={source}
             placeholder="any"
             onKeyDown={(e) => {

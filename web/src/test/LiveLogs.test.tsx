@@ -185,4 +185,28 @@ describe('LiveLogs', () => {
     });
     expect(MockEventSource.latest().url).toBe('/api/tunix/runs/run-3/logs');
   });
+
+  it('follows the tail until the user scrolls up, and again after "Follow tail"', () => {
+    render(<LiveLogs snapshotTail={0} runId="run-1" />);
+    const box = screen.getByTestId('log-lines');
+    let height = 1000;
+    Object.defineProperty(box, 'scrollHeight', { configurable: true, get: () => height });
+    Object.defineProperty(box, 'clientHeight', { configurable: true, get: () => 200 });
+    const es = MockEventSource.latest();
+    act(() => es.log(1, 'one'));
+    flush();
+    expect(box.scrollTop).toBe(1000);
+
+    box.scrollTop = 300; // the user scrolls up to read
+    fireEvent.scroll(box);
+    expect(screen.getByTestId('follow-tail')).toBeTruthy();
+    height = 1200;
+    act(() => es.log(2, 'two'));
+    flush();
+    expect(box.scrollTop).toBe(300);
+
+    fireEvent.click(screen.getByTestId('follow-tail'));
+    expect(box.scrollTop).toBe(1200);
+    expect(screen.queryByTestId('follow-tail')).toBeNull();
+  });
 });

@@ -49,6 +49,12 @@ class MetricList(BaseModel):
     data: list[MetricPoint]
 
 
+def _check_text(field: str, value: str | None) -> None:
+    # PostgreSQL text cannot hold NUL: refuse it here instead of failing in the driver.
+    if value is not None and "\x00" in value:
+        raise errors.ValidationFailed(f"{field} must not contain NUL characters")
+
+
 @router.get("", response_model=RunList)
 async def list_runs(
     session: Session,
@@ -58,6 +64,7 @@ async def list_runs(
     dataset_key: Annotated[str | None, Query(max_length=300)] = None,
     mode: Literal["async", "sync"] | None = None,
 ) -> RunList:
+    _check_text("dataset_key", dataset_key)
     filters = registry.RunFilters(status=status, dataset_key=dataset_key, mode=mode)
     rows, has_more = await registry.list_runs(session, limit=limit, offset=offset, filters=filters)
     next_offset = offset + limit if has_more else None
@@ -93,6 +100,7 @@ async def list_run_metrics(
         registry.MAX_METRIC_POINTS
     ),
 ) -> MetricList:
+    _check_text("name", name)
     await registry.ensure_run_exists(session, run_id)
     rows = await registry.list_metrics(
         session, run_id, name=name, after_step=after_step, limit=limit
