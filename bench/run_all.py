@@ -2,7 +2,8 @@
 
 Each benchmark is a standalone script that measures its own baseline in the same run and
 prints ratios against it; this runner only sequences them and reports failures.
-Pass names to run a subset: `python bench/run_all.py queue logs`.
+Pass names to run a subset: `python bench/run_all.py queue logs`. Scripts run with `python -P`
+so that bench/ is not put on sys.path (bench/queue.py would shadow the stdlib `queue`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def main(argv: list[str]) -> int:
             continue
         print(f"\n== bench/{name}.py", flush=True)
         started = time.perf_counter()
-        code = subprocess.call([sys.executable, str(script)], cwd=BENCH_DIR.parent)
+        code = subprocess.call([sys.executable, "-P", str(script)], cwd=BENCH_DIR.parent)
         print(f"== bench/{name}.py exit {code} in {time.perf_counter() - started:.1f} s", flush=True)
         if code != 0:
             failed.append(name)
