@@ -38,7 +38,8 @@ def test_demo_builds_data_trains_and_is_idempotent(database_url: str, home: Path
     try:
         first = run_cli(server.url, "demo", "--steps", "5")
         assert first.returncode == 0, first.stdout + first.stderr
-        assert "generated 1000 high-card-duel and 300 multiplication traces" in first.stdout
+        generated = f"generated {demo.DUEL_TRACES} high-card-duel and {demo.MULTIPLICATION_TRACES}"
+        assert generated in first.stdout
         assert f"built {demo.DATASET_KEY}" in first.stdout
         assert "exact_match" in first.stdout and "completed" in first.stdout
         run_ids = RUN_URL.findall(first.stdout)

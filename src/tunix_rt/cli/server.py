@@ -50,6 +50,7 @@ def serve(
         f"tunix-rt serving on [bold]{local_url(settings)}[/bold] "
         f"({settings.database_kind}, {workers} embedded worker(s)); Ctrl-C stops it",
         highlight=False,
+        soft_wrap=True,
     )
     if demo:
         if workers == 0:
@@ -95,6 +96,7 @@ def run_demo_when_ready(settings: Settings) -> None:
                     "[dim]demo skipped: this home already has traces "
                     f"(open {client.base}, or run `tunix-rt demo` for another run)[/dim]",
                     highlight=False,
+                    soft_wrap=True,
                 )
                 return
             console.print("[bold]empty home: running the demo[/bold]")
@@ -103,4 +105,6 @@ def run_demo_when_ready(settings: Settings) -> None:
             err_console.print(f"[red]demo failed:[/red] {exc.message}", highlight=False)
         except Exception as exc:  # the thread must not take the server down with a traceback
             err_console.print(f"[red]demo failed:[/red] {exc!r}", highlight=False)
-        console.print(f"still serving on [bold]{client.base}[/bold]; Ctrl-C stops it")
+        console.print(
+            f"still serving on [bold]{client.base}[/bold]; Ctrl-C stops it", soft_wrap=True
+        )

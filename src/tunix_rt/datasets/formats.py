@@ -13,10 +13,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
+
+from pydantic_core import from_json
 
 FORMATS = ("trace", "tunix_sft", "training_example")
 SPLITS = ("train", "holdout", "all")
+STEP_INDEX = itemgetter("i")
 
 
 # Encodes one str as a JSON string literal in C (json.dumps builds an encoder per call).
@@ -48,7 +52,7 @@ class MemberTrace:
 
     @property
     def steps(self) -> list[dict[str, Any]]:
-        steps: list[dict[str, Any]] = json.loads(self.steps_json)
+        steps: list[dict[str, Any]] = from_json(self.steps_json)  # Rust parser, ~2x json
         return steps
 
     @property
@@ -59,13 +63,11 @@ class MemberTrace:
 
 def render_response(steps: list[dict[str, Any]], final_answer: str) -> str:
     """`Reasoning:\n1. ..\n2. ..\nAnswer: X` (no Reasoning block without steps)."""
-    ordered = sorted(steps, key=lambda s: int(s["i"]))
-    lines = []
-    if ordered:
-        lines.append("Reasoning:")
-        lines.extend(f"{n}. {s['content']}" for n, s in enumerate(ordered, start=1))
-    lines.append(f"Answer: {final_answer}")
-    return "\n".join(lines)
+    if not steps:
+        return f"Answer: {final_answer}"
+    ordered = sorted(steps, key=STEP_INDEX)
+    numbered = "\n".join(f"{n}. {s['content']}" for n, s in enumerate(ordered, start=1))
+    return f"Reasoning:\n{numbered}\nAnswer: {final_answer}"
 
 
 def render_sft_prompts(prompt: str, steps: list[dict[str, Any]], final_answer: str) -> str:

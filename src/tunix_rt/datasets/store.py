@@ -52,7 +52,13 @@ def manifest_of(row: models.Dataset) -> Manifest:
     )
 
 
-def member_stmt(key: str, split: str, after: int) -> Select[*tuple[Any, ...]]:
+def member_stmt(key: str, split: str, start: int) -> Select[*tuple[Any, ...]]:
+    """Members at positions [start, start + EXPORT_PAGE_ROWS).
+
+    A position range, not `position > after LIMIT n`: positions are dense (0..count-1), and
+    with stale statistics right after a bulk build PostgreSQL would join every remaining
+    member and then sort to apply the LIMIT, making each page O(rest of the dataset).
+    """
     member, trace = models.DatasetMember, models.Trace
     stmt: Select[*tuple[Any, ...]] = (
         select(
@@ -68,9 +74,12 @@ def member_stmt(key: str, split: str, after: int) -> Select[*tuple[Any, ...]]:
             cast(trace.meta, Text).label("meta_json"),
         )
         .join(trace, trace.id == member.trace_id)
-        .where(member.dataset_key == key, member.position > after)
+        .where(
+            member.dataset_key == key,
+            member.position >= start,
+            member.position < start + EXPORT_PAGE_ROWS,
+        )
         .order_by(member.position)
-        .limit(EXPORT_PAGE_ROWS)
     )
     if split != "all":
         stmt = stmt.where(member.split == split)
@@ -88,7 +97,7 @@ def uuid_text(raw: Any) -> str:
 async def iter_member_pages(
     session: AsyncSession, key: str, *, split: str = "all"
 ) -> AsyncIterator[list[formats.MemberTrace]]:
-    """Members with payloads in membership order, in keyset pages (constant memory).
+    """Members with payloads in membership order, in pages (constant memory).
 
     The next page's query is sent before the current page is handed out, so the database
     works on it while the caller formats this one (at most two pages are held).
@@ -97,26 +106,33 @@ async def iter_member_pages(
         raise errors.ValidationFailed(
             f"unknown split {split!r}; choose one of {', '.join(formats.SPLITS)}"
         )
+    total = (await read_dataset(session, key)).trace_count
     conn = await session.connection()  # Core execution: no ORM row machinery per row
 
-    async def fetch(after: int) -> Sequence[Any]:
-        return (await conn.execute(member_stmt(key, split, after))).all()
+    async def fetch(start: int) -> Sequence[Any]:
+        return (await conn.execute(member_stmt(key, split, start))).all()
 
-    rows = await fetch(-1)
+    starts = iter(range(0, total, EXPORT_PAGE_ROWS))
     prefetch: asyncio.Task[Sequence[Any]] | None = None
+    first = next(starts, None)
+    if first is None:
+        return
+    rows = await fetch(first)
     try:
-        while rows:
-            if len(rows) == EXPORT_PAGE_ROWS:
-                prefetch = asyncio.ensure_future(fetch(rows[-1][0]))
+        while True:
+            following = next(starts, None)
+            if following is not None:
+                prefetch = asyncio.ensure_future(fetch(following))
                 await asyncio.sleep(0)  # let it send the query before we yield
-            yield [
-                formats.MemberTrace(uuid_text(tid), created, side, version, prompt, answer, st, me)
-                for _pos, side, tid, created, version, prompt, answer, st, me in rows
-            ]
+            if rows:
+                yield [
+                    formats.MemberTrace(uuid_text(i), c, side, version, prompt, answer, st, me)
+                    for _pos, side, i, c, version, prompt, answer, st, me in rows
+                ]
             if prefetch is None:
                 return
-            # Only this generator uses the connection: the prefetch is awaited before any
-            # other statement, so the connection never sees two operations at once.
+            # Only this generator uses the connection, and it awaits the prefetch before any
+            # other statement: the connection never sees two operations at once.
             rows, prefetch = await prefetch, None
     finally:
         if prefetch is not None:  # the consumer stopped early (e.g. client went away)
@@ -139,7 +155,6 @@ async def iter_export_pages(
         raise errors.ValidationFailed(
             f"unknown format {fmt!r}; choose one of {', '.join(formats.FORMATS)}"
         )
-    await read_dataset(session, key)
     format_line = formats.format_line
     async for page in iter_member_pages(session, key, split=split):
         yield [format_line(fmt, member) for member in page]
