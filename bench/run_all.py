@@ -29,7 +29,9 @@ def main(argv: list[str]) -> int:
         print(f"\n== bench/{name}.py", flush=True)
         started = time.perf_counter()
         code = subprocess.call([sys.executable, "-P", str(script)], cwd=BENCH_DIR.parent)
-        print(f"== bench/{name}.py exit {code} in {time.perf_counter() - started:.1f} s", flush=True)
+        print(
+            f"== bench/{name}.py exit {code} in {time.perf_counter() - started:.1f} s", flush=True
+        )
         if code != 0:
             failed.append(name)
     if failed:
