@@ -33,7 +33,7 @@ DEFAULTS: dict[str, Any] = {
     "save_every_steps": 100,
     "keep_checkpoints": 2,
     "eval_max_examples": 200,
-    "eval_max_new_tokens": 64,
+    "eval_max_new_tokens": 128,
 }
 TRAIN_PATH = "data/train.jsonl"
 HOLDOUT_PATH = "data/holdout.jsonl"
@@ -121,12 +121,22 @@ def build_spec(run: models.Run, settings: Settings, run_dir: Path) -> dict[str, 
 
 
 def link_checkpoints(source_dir: Path, run_dir: Path) -> int:
-    """Hard-link source_dir/checkpoints into run_dir/checkpoints (copy across filesystems)."""
+    """Hard-link source_dir/checkpoints into run_dir/checkpoints (copy across filesystems).
+
+    The tokenizer comes along: the checkpoints' embedding rows are indexed by its token ids,
+    so a resumed run must not train a new one (the child reuses run_dir/tokenizer.model).
+    """
     src = source_dir / "checkpoints"
     dst = run_dir / "checkpoints"
     if not src.is_dir() or dst.exists():
         return 0
     linked = 0
+    tokenizer = source_dir / "tokenizer.model"
+    if tokenizer.is_file() and not (run_dir / "tokenizer.model").exists():
+        try:
+            os.link(tokenizer, run_dir / "tokenizer.model")
+        except OSError:
+            shutil.copy2(tokenizer, run_dir / "tokenizer.model")
     for path in sorted(src.rglob("*")):
         target = dst / path.relative_to(src)
         if path.is_dir():
