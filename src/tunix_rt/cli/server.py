@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import threading
 import time
 
@@ -13,6 +15,19 @@ from tunix_rt.settings import Settings, load_settings
 
 READY_TIMEOUT_S = 120.0
 READY_POLL_S = 0.2
+# Open log streams (an SSE client following a run that is still going) never end by
+# themselves; without a limit uvicorn's graceful shutdown would wait for them forever.
+# Clients resume from their last seq, so cutting them after a moment loses nothing.
+GRACEFUL_SHUTDOWN_S = 3
+
+
+class _QuietForcedShutdown(logging.Filter):
+    """Drop uvicorn's traceback for streams it cancels after GRACEFUL_SHUTDOWN_S: that is
+    the intended way those streams end, not an error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, asyncio.CancelledError)
 
 
 def register(app: typer.Typer) -> None:
@@ -57,7 +72,14 @@ def serve(
             err_console.print("[yellow]--demo with --workers 0: the demo run waits for a worker")
         # A daemon thread: it talks to this server over HTTP like any client and dies with it.
         threading.Thread(target=run_demo_when_ready, args=(settings,), daemon=True).start()
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    logging.getLogger("uvicorn.error").addFilter(_QuietForcedShutdown())
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+    )
 
 
 def local_url(settings: Settings) -> str:
