@@ -15,15 +15,12 @@ Targets: batch >= 10,000 traces/s on PostgreSQL and >= 5,000/s on SQLite; export
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,11 +28,11 @@ from typing import Any
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.throwaway_db import database, free_port
 from tunix_rt.traces.generators import generate_traces
 
-PG_ADMIN_URL = os.environ.get(
-    "TUNIX_RT_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-)
 CHUNK = 5_000
 NAIVE_TRACES = 2_000
 TARGETS = {"sqlite": 5_000, "postgresql": 10_000}
@@ -48,35 +45,6 @@ SERVER_CODE = (
     "uvicorn.run(create_app(load_settings()), host='127.0.0.1', port=int(sys.argv[1]),"
     " log_level='warning')\n"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def pg_admin(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-@contextmanager
-def database(backend: str, home: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{home / 'bench.db'}"
-        return
-    name = f"tunix_rt_bench_{uuid.uuid4().hex[:10]}"
-    asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    finally:
-        asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @contextmanager
