@@ -2,7 +2,8 @@
 
 1. 5,000 no-op runs claimed and completed (no child process) by 1 and 4 worker processes
    (each with its own engine and event loop, as `tunix-rt worker` runs) through tunix-rt's
-   queue (claim_next_run + transition_run: run_events rows, NOTIFY, compare-and-set),
+   queue (claim_next_run + transition_run: run_events rows, NOTIFY, compare-and-set, each one
+   statement run in autocommit as the worker does),
    against the raw single-statement SKIP LOCKED claim plus a bare UPDATE to completed on 1
    and 4 asyncpg connections, measured in the same run. Target: ours >= 0.5 x raw.
 2. Enqueue->claim latency p50/p99: runs enqueued at a steady rate while 4 idle workers wait
@@ -132,7 +133,8 @@ def _ours_process(url: str, worker_id: str, barrier: Any, out: Any) -> None:
             await session.execute(select(1))
         barrier.wait()
         began = time.perf_counter()
-        done = await ours_loop(sessions, worker_id)
+        # As the worker does: claims and transitions are single statements, run in autocommit.
+        done = await ours_loop(db_engine.create_statement_session_factory(sessions), worker_id)
         out.put((done, began, time.perf_counter()))
         await engine.dispose()
 

@@ -46,5 +46,22 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def create_statement_session_factory(
+    sessions: async_sessionmaker[AsyncSession],
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions for writes that are one atomic statement each (queue claims and transitions).
+
+    On PostgreSQL they run in autocommit: no BEGIN/COMMIT round trips, which more than doubles
+    claim throughput. Elsewhere (SQLite) it is the same factory: there a claim is two
+    statements and needs its transaction.
+    """
+    bind = sessions.kw.get("bind")
+    if not isinstance(bind, AsyncEngine) or bind.dialect.name != "postgresql":
+        return sessions
+    return async_sessionmaker(
+        bind.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+    )
+
+
 def dialect_name(engine: AsyncEngine) -> str:
     return engine.dialect.name

@@ -17,17 +17,34 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Executable,
+    Integer,
+    String,
+    Text,
+    Update,
+    Uuid,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tunix_rt import errors
 from tunix_rt.db import models
-from tunix_rt.db.types import utcnow
+from tunix_rt.db.types import UTCDateTime, utcnow
 from tunix_rt.runs import notify, states
 from tunix_rt.runs.notify import Notice
 from tunix_rt.runs.schema import RunRequest
@@ -120,6 +137,39 @@ async def enqueue_run(
 async def claim_next_run(session: AsyncSession, worker_id: str, lease_s: float) -> Claim | None:
     """Claim the next pending run for `worker_id` in one statement; None when the queue is empty."""
     now = utcnow()
+    params = {
+        "p_worker_id": worker_id,
+        "p_lease": now + timedelta(seconds=lease_s),
+        "p_now": now,
+        "p_reason": f"claimed by {worker_id}",
+    }
+    dialect = _dialect(session)
+    stmt = _cached(("claim", dialect), partial(_claim_statement, dialect))
+    run = await _execute_cas(session, stmt, params, states.PENDING)
+    if run is None:
+        return None
+    return Claim(run=run, queued_at=run.queued_at)
+
+
+# Statements are built once per shape and reused: building a CTE costs more Python time than
+# the database takes to run it. Values travel as bind parameters (prefixed: SQLAlchemy
+# reserves bare column names for the SET clause).
+_STATEMENTS: dict[tuple[Any, ...], Executable] = {}
+
+
+def _cached(key: tuple[Any, ...], build: Callable[[], Executable]) -> Executable:
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        stmt = _STATEMENTS[key] = build()
+    return stmt
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+def _claim_statement(dialect: str) -> Executable:
+    now = bindparam("p_now", type_=UTCDateTime)
     next_id = (
         select(Run.id)
         .where(Run.status == states.PENDING)
@@ -133,23 +183,76 @@ async def claim_next_run(session: AsyncSession, worker_id: str, lease_s: float) 
         .where(Run.id == next_id, Run.status == states.PENDING)
         .values(
             status=states.RUNNING,
-            worker_id=worker_id,
-            lease_expires_at=now + timedelta(seconds=lease_s),
+            worker_id=bindparam("p_worker_id", type_=String),
+            lease_expires_at=bindparam("p_lease", type_=UTCDateTime),
             attempt=Run.attempt + 1,
             started_at=func.coalesce(Run.started_at, now),
             updated_at=now,
             exit_code=None,
         )
-        .returning(Run)
     )
-    result = await session.execute(
-        stmt, execution_options={"synchronize_session": False, "populate_existing": True}
+    return _with_event(stmt, dialect, states.PENDING)
+
+
+def _transition_statement(
+    dialect: str,
+    from_status: str,
+    names: tuple[str, ...],
+    with_attempt: bool,
+    guards: Sequence[ColumnElement[bool]] = (),
+) -> Executable:
+    conditions = [Run.id == bindparam("p_run_id", type_=Uuid), Run.status == from_status, *guards]
+    if with_attempt:
+        conditions.append(Run.attempt == bindparam("p_attempt", type_=Integer))
+    columns = Run.__table__.c
+    values = {name: bindparam(f"v_{name}", type_=columns[name].type) for name in names}
+    return _with_event(update(Run).where(*conditions).values(**values), dialect, from_status)
+
+
+def _with_event(stmt: Update, dialect: str, from_status: str) -> Executable:
+    """The CAS UPDATE, plus (PostgreSQL) its run_events row and NOTIFY in the same statement.
+
+    On PostgreSQL all three are ONE statement (data-modifying CTEs), so the change is atomic
+    on its own: callers may run it in autocommit (no BEGIN/COMMIT round trips), and a
+    concurrent reader never sees a status without its event row. SQLite runs the UPDATE here
+    and the INSERT after it in the caller's transaction (one writer keeps that atomic).
+    """
+    if dialect != "postgresql":
+        return stmt.returning(Run)
+    moved = stmt.returning(*Run.__table__.c).cte("moved")
+    event = (
+        insert(models.RunEvent)
+        .from_select(
+            ["run_id", "from_status", "to_status", "reason", "attempt", "worker_id", "created_at"],
+            select(
+                moved.c.id,
+                literal(from_status, String),
+                moved.c.status,
+                bindparam("p_reason", type_=Text),
+                moved.c.attempt,
+                moved.c.worker_id,
+                bindparam("p_now", type_=UTCDateTime),
+            ),
+        )
+        .cte("event")
     )
-    run = result.scalars().first()
-    if run is None:
-        return None
-    await _record_event(session, run, states.PENDING, f"claimed by {worker_id}", "status")
-    return Claim(run=run, queued_at=run.queued_at)
+    payload = func.json_build_object("k", "status", "r", cast(moved.c.id, Text))
+    combined = select(
+        moved, func.pg_notify(notify.CHANNEL, cast(payload, Text)).label("notified")
+    ).add_cte(event)
+    return select(Run).from_statement(combined)
+
+
+async def _execute_cas(
+    session: AsyncSession, stmt: Executable, params: dict[str, Any], from_status: str
+) -> models.Run | None:
+    """Run a compare-and-set of one run; on success its run_events row exists (and NOTIFY)."""
+    options = {"synchronize_session": False, "populate_existing": True}
+    result = await session.execute(stmt, params, execution_options=options)
+    run: models.Run | None = result.scalars().first()
+    if run is not None and _dialect(session) != "postgresql":
+        await _record_event(session, run, from_status, params["p_reason"], "status")
+    return run
 
 
 def _terminal_fields(to: str, now: datetime) -> dict[str, Any]:
@@ -188,16 +291,17 @@ async def transition_run(
         for from_status in candidates:
             now = utcnow()
             values = {"status": to, "updated_at": now, **_terminal_fields(to, now), **fields}
-            conditions = [Run.id == run_id, Run.status == from_status, *guards]
-            if attempt is not None:
-                conditions.append(Run.attempt == attempt)
-            stmt = update(Run).where(*conditions).values(**values).returning(Run)
-            result = await session.execute(
-                stmt, execution_options={"synchronize_session": False, "populate_existing": True}
-            )
-            run = result.scalars().first()
+            shape = (_dialect(session), from_status, tuple(sorted(values)), attempt is not None)
+            if guards:  # rare (the reaper): not worth caching
+                stmt = _transition_statement(*shape, guards)
+            else:
+                stmt = _cached(("transition", *shape), partial(_transition_statement, *shape))
+            names = shape[2]
+            params = {f"v_{name}": values[name] for name in names}
+            params.update(p_run_id=run_id, p_attempt=attempt, p_reason=reason, p_now=now)
+            run = await _execute_cas(session, stmt, params, from_status)
             if run is not None:
-                return run, await _record_event(session, run, from_status, reason, "status")
+                return run, Notice("status", str(run.id))
         # No candidate matched: explain why, or go round again if the row moved under us.
         current = await read_run(session, run_id)
         if current.status not in allowed or not states.is_allowed(current.status, to):

@@ -14,12 +14,13 @@ import asyncio
 import contextlib
 import logging
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tunix_rt import errors
+from tunix_rt.db import engine as db_engine
 from tunix_rt.db import models
 from tunix_rt.runs import artifacts, materialize, queue, states
 from tunix_rt.runs.logs import LogWriter
@@ -45,6 +46,11 @@ class WorkerContext:
     settings: Settings
     sessions: async_sessionmaker[AsyncSession]
     hub: Hub | None
+    # Claims and status transitions are single statements on PostgreSQL: autocommit there.
+    statement_sessions: async_sessionmaker[AsyncSession] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.statement_sessions = db_engine.create_statement_session_factory(self.sessions)
 
 
 class RunAttempt:
@@ -238,7 +244,7 @@ class RunAttempt:
             self.ctx.hub.publish_local(notice)
 
     async def _transition(self, to: str, reason: str, fields: dict[str, Any]) -> Notice:
-        async with self.ctx.sessions() as session:
+        async with self.ctx.statement_sessions() as session:
             _, notice = await queue.transition_run(
                 session,
                 self.run_id,

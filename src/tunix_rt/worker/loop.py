@@ -66,7 +66,7 @@ class Worker:
     async def _claim(self) -> RunAttempt | None:
         if self._stopping.is_set():
             return None
-        async with self.ctx.sessions() as session:
+        async with self.ctx.statement_sessions() as session:
             claim = await queue.claim_next_run(session, self.worker_id, self.ctx.settings.lease_s)
             await session.commit()
         if claim is None:
