@@ -44,6 +44,8 @@ NOTIFY_RECHECK_S = 1.0
 METRIC_RECHECK_S = 1.0
 STATUS_RECHECK_S = 1.0
 STATUS_KINDS = frozenset({"start", "status", "reconnected", "enqueued"})
+# Delivered to every stream by the server when it begins shutting down (cli/server.py).
+STOPPING = "stopping"
 METRIC_PAGE_ROWS = 5_000
 RETRY_MS = 1_000
 
@@ -254,6 +256,10 @@ async def _follow(
             continue
         woke = await sub.wait(max(0.0, min(wait_s, next_heartbeat - now)))
         kinds = sub.pop_kinds() if woke else set()
+        if STOPPING in kinds:
+            # The server is shutting down: close without `end` (the run goes on); the client
+            # reconnects to another server, or this one once back, and resumes by seq.
+            return
         if is_sqlite and "log" in kinds:
             wait_s = NOTIFY_RECHECK_S  # an in-process writer notifies: stop polling
 

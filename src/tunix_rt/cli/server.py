@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import threading
 import time
+from types import FrameType
 
 import typer
 import uvicorn
@@ -73,13 +75,38 @@ def serve(
         # A daemon thread: it talks to this server over HTTP like any client and dies with it.
         threading.Thread(target=run_demo_when_ready, args=(settings,), daemon=True).start()
     logging.getLogger("uvicorn.error").addFilter(_QuietForcedShutdown())
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         log_level="warning",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
+    _StreamClosingServer(config).run()
+
+
+class _StreamClosingServer(uvicorn.Server):
+    """On Ctrl-C / SIGTERM, tell open log streams to close before uvicorn waits for them.
+
+    uvicorn waits for open connections before it runs the app's shutdown, and a stream that
+    follows an unfinished run never ends by itself; waking every stream with "stopping" lets
+    them close at once (clients resume by seq). GRACEFUL_SHUTDOWN_S stays as the backstop.
+    """
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        from tunix_rt.api import sse
+
+        ctx = getattr(getattr(self.config.app, "state", None), "ctx", None)
+        loop = self._loop
+        if ctx is not None and loop is not None:
+            loop.call_soon_threadsafe(ctx.hub.wake_all, sse.STOPPING)
+        super().handle_exit(sig, frame)
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    _loop: asyncio.AbstractEventLoop | None = None
 
 
 def local_url(settings: Settings) -> str:

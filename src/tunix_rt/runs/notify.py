@@ -71,6 +71,11 @@ class Hub:
             if sub.run_id is None or sub.run_id == notice.run_id:
                 sub._deliver(notice)
 
+    def wake_all(self, kind: str) -> None:
+        """Deliver `kind` to every subscriber, whatever run it follows (e.g. "stopping")."""
+        for sub in list(self._subs):
+            sub._deliver(Notice(kind, sub.run_id))
+
     @contextlib.asynccontextmanager
     async def subscribe(self, run_id: uuid.UUID | str | None = None) -> AsyncIterator[Subscription]:
         sub = Subscription(str(run_id) if run_id is not None else None)
@@ -114,9 +119,7 @@ class Hub:
                 await conn.add_listener(CHANNEL, _on_notify)
                 conn.add_termination_listener(lambda _c, ev=lost: ev.set())
                 # A reconnect may have missed notices: wake everyone to re-read.
-                self.publish_local(Notice("reconnected", None))
-                for sub in list(self._subs):
-                    sub._deliver(Notice("reconnected", sub.run_id))
+                self.wake_all("reconnected")
                 await lost.wait()
             except asyncio.CancelledError:
                 if conn is not None:
