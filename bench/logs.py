@@ -24,9 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.throwaway_db import throwaway_database  # noqa: E402
+from bench.throwaway_db import add_placeholder_dataset, throwaway_database  # noqa: E402
 from tunix_rt.db import engine as db_engine  # noqa: E402
-from tunix_rt.db import models  # noqa: E402
 from tunix_rt.runs import queue  # noqa: E402
 from tunix_rt.runs.schema import RunRequest  # noqa: E402
 from tunix_rt.settings import Settings  # noqa: E402
@@ -60,20 +59,7 @@ async def run_worker(url: str, lines: int, home: Path) -> tuple[float, float, fl
     sessions = db_engine.create_session_factory(engine)
     try:
         async with sessions() as session:
-            if await session.get(models.Dataset, "bench-v1") is None:
-                session.add(
-                    models.Dataset(
-                        key="bench-v1",
-                        name="bench",
-                        version="v1",
-                        filters={},
-                        selection_strategy="latest",
-                        trace_count=0,
-                        train_count=0,
-                        holdout_count=0,
-                        content_hash="0" * 64,
-                    )
-                )
+            await add_placeholder_dataset(session, "bench-v1")
             run, _ = await queue.enqueue_run(
                 session,
                 RunRequest(dataset_key="bench-v1"),

@@ -36,7 +36,7 @@ import psutil  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.throwaway_db import database, free_port  # noqa: E402
+from bench.throwaway_db import add_placeholder_dataset, database, free_port  # noqa: E402
 
 FIXTURE = ROOT / "tests" / "fixtures" / "sse_lines.py"
 DATASET_KEY = "bench-sse-v1"
@@ -82,24 +82,11 @@ def server(database_url: str, home: Path, lines: int, rate: float) -> Iterator[t
 
 async def add_dataset(database_url: str) -> None:
     from tunix_rt.db import engine as db_engine
-    from tunix_rt.db import models
 
     engine = db_engine.create_engine(database_url)
     try:
         async with db_engine.create_session_factory(engine)() as session:
-            session.add(
-                models.Dataset(
-                    key=DATASET_KEY,
-                    name="bench-sse",
-                    version="v1",
-                    filters={},
-                    selection_strategy="latest",
-                    trace_count=0,
-                    train_count=0,
-                    holdout_count=0,
-                    content_hash="0" * 64,
-                )
-            )
+            await add_placeholder_dataset(session, DATASET_KEY)
             await session.commit()
     finally:
         await engine.dispose()

@@ -11,8 +11,9 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import asyncpg
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from tunix_rt.db import migrate
+from tunix_rt.db import migrate, models
 
 ADMIN_URL = os.environ.get(
     "TUNIX_RT_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -74,3 +75,22 @@ def database(backend: str, home: Path) -> Iterator[str]:
         yield f"{ADMIN_URL.rsplit('/', 1)[0]}/{name}"
     finally:
         asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def add_placeholder_dataset(session: AsyncSession, key: str) -> None:
+    """An empty dataset row, so runs can be enqueued against `key` (their child ignores it)."""
+    if await session.get(models.Dataset, key) is not None:
+        return
+    session.add(
+        models.Dataset(
+            key=key,
+            name=key.rsplit("-", 1)[0],
+            version=key.rsplit("-", 1)[-1],
+            filters={},
+            selection_strategy="latest",
+            trace_count=0,
+            train_count=0,
+            holdout_count=0,
+            content_hash="0" * 64,
+        )
+    )
