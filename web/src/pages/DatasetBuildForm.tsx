@@ -1,11 +1,12 @@
 // Build a dataset from filters, with a live (debounced) count of matching traces.
 import { useEffect, useState } from 'react';
-import { ApiError, api, errorMessage } from '../api/client';
+import { api, errorMessage } from '../api/client';
 import type { DatasetBuildRequest, Manifest } from '../api/types';
 import { TASKS } from '../api/types';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { FieldError } from '../components/FieldError';
 import { navigate } from '../lib/router';
+import { useSubmit } from '../lib/useSubmit';
 
 export const PREVIEW_DEBOUNCE_MS = 300;
 
@@ -57,11 +58,9 @@ export function DatasetBuildForm() {
   const [form, setForm] = useState<FormState>(INITIAL);
   const [count, setCount] = useState<number | null>(null);
   const [previewError, setPreviewError] = useState<string | null>(null);
-  const [error, setError] = useState<unknown>(undefined);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, fieldErrors, submit } = useSubmit();
   const set = (key: keyof FormState) => (event: { target: { value: string } }) =>
     setForm((f) => ({ ...f, [key]: event.target.value }));
-  const fieldErrors = error instanceof ApiError ? error.fieldErrors() : {};
 
   const { name: _name, version: _version, ...previewInputs } = form;
   const previewKey = JSON.stringify(previewInputs);
@@ -93,16 +92,10 @@ export function DatasetBuildForm() {
       data-testid="dataset-build-form"
       onSubmit={async (event) => {
         event.preventDefault();
-        setBusy(true);
-        setError(undefined);
-        try {
+        await submit(async () => {
           const manifest = await api.post<Manifest>('/api/datasets/build', toBuildRequest(form));
           navigate(`/datasets/${encodeURIComponent(manifest.dataset_key)}`);
-        } catch (exc) {
-          setError(exc);
-        } finally {
-          setBusy(false);
-        }
+        });
       }}
     >
       <h3>Build a dataset</h3>

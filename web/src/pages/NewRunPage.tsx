@@ -1,11 +1,12 @@
 // The "New run" form. Defaults mirror the worker's; the API validates and its 422
 // field errors are shown next to the fields they name.
 import { useState } from 'react';
-import { ApiError, api } from '../api/client';
+import { api } from '../api/client';
 import type { Manifest, Page, Run, RunRequest } from '../api/types';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { FieldError } from '../components/FieldError';
 import { navigate } from '../lib/router';
+import { useSubmit } from '../lib/useSubmit';
 import { useAsync } from '../lib/useAsync';
 
 export const HYPERPARAMETERS = [
@@ -35,9 +36,7 @@ export function NewRunForm({
   );
   const [dryRun, setDryRun] = useState(false);
   const [mode, setMode] = useState<'async' | 'sync'>('async');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(undefined);
-  const fieldErrors = error instanceof ApiError ? error.fieldErrors() : {};
+  const { busy, error, fieldErrors, submit: submitRequest } = useSubmit();
   const chosenDataset = datasetKey || datasets[0] || '';
 
   async function submit() {
@@ -50,16 +49,10 @@ export function NewRunForm({
       const raw = params[h.name].trim();
       if (raw !== '') body[h.name] = Number(raw);
     }
-    setBusy(true);
-    setError(undefined);
-    try {
+    await submitRequest(async () => {
       const run = await api.post<Run>('/api/tunix/run', body, { mode });
       navigate(`/runs/${run.run_id}`);
-    } catch (exc) {
-      setError(exc);
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   return (

@@ -1,17 +1,16 @@
 import { useState } from 'react';
-import { ApiError, api } from '../api/client';
+import { api } from '../api/client';
 import { TASKS } from '../api/types';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { FieldError } from '../components/FieldError';
+import { useSubmit } from '../lib/useSubmit';
 
 export function TraceGenerate({ onDone }: { onDone: () => void }) {
   const [task, setTask] = useState<string>(TASKS[0]);
   const [count, setCount] = useState('50');
   const [seed, setSeed] = useState('0');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(undefined);
+  const { busy, error, fieldErrors, submit } = useSubmit();
   const [result, setResult] = useState<string | null>(null);
-  const fieldErrors = error instanceof ApiError ? error.fieldErrors() : {};
 
   return (
     <form
@@ -19,10 +18,8 @@ export function TraceGenerate({ onDone }: { onDone: () => void }) {
       data-testid="generate-form"
       onSubmit={async (event) => {
         event.preventDefault();
-        setBusy(true);
-        setError(undefined);
         setResult(null);
-        try {
+        await submit(async () => {
           const res = await api.post<{ created: number; task: string }>('/api/traces/generate', {
             task,
             count: Number(count),
@@ -30,11 +27,7 @@ export function TraceGenerate({ onDone }: { onDone: () => void }) {
           });
           setResult(`Generated ${res.created} ${res.task} traces.`);
           onDone();
-        } catch (exc) {
-          setError(exc);
-        } finally {
-          setBusy(false);
-        }
+        });
       }}
     >
       <h3>Generate synthetic traces</h3>
