@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from tunix_rt import __version__
 from tunix_rt.api import errors as api_errors
-from tunix_rt.api import spa
+from tunix_rt.api import services, spa
 from tunix_rt.api.auth import TokenAuthMiddleware
 from tunix_rt.api.context import AppContext
 from tunix_rt.api.metrics import Metrics
@@ -19,7 +19,6 @@ from tunix_rt.db import engine as db_engine
 from tunix_rt.db import migrate
 from tunix_rt.runs.notify import Hub
 from tunix_rt.settings import Settings
-from tunix_rt.worker import service
 
 
 def create_app(
@@ -43,11 +42,11 @@ def create_app(
         )
         app.state.ctx = ctx
         await hub.start(settings.database_url)
-        await service.start_server_services(ctx, embedded_workers=embedded_workers)
+        await services.start_server_services(ctx, embedded_workers=embedded_workers)
         try:
             yield
         finally:
-            await service.stop_server_services(ctx)
+            await services.stop_server_services(ctx)
             await hub.stop()
             await engine.dispose()
 

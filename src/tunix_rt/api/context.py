@@ -22,5 +22,5 @@ class AppContext:
     metrics: Metrics
     # Background services started by the server (embedded workers, reaper); stopped at shutdown.
     services: list[Any] = field(default_factory=list)
-    # Called before /metrics renders, to refresh gauges from the database.
-    metrics_refreshers: list[Callable[[AppContext], Awaitable[None]]] = field(default_factory=list)
+    # Called before /metrics renders, to refresh gauges from the database (they never raise).
+    metrics_refreshers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)

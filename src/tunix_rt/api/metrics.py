@@ -55,3 +55,6 @@ class Metrics:
             "tunix_rt_lease_expiries_total", "Runs reaped after a lost lease", registry=r
         )
         self.sse_clients = Gauge("tunix_rt_sse_clients", "Open SSE streams", registry=r)
+        self.db_up = Gauge(
+            "tunix_rt_db_up", "1 when the last metrics refresh reached the database", registry=r
+        )

@@ -33,5 +33,5 @@ async def read_health(ctx: Context) -> Health:
 @router.get("/metrics", include_in_schema=False)
 async def read_metrics(ctx: Context) -> Response:
     for refresh in ctx.metrics_refreshers:
-        await refresh(ctx)
+        await refresh()
     return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,14 +1,15 @@
-"""Background services a server runs beside the API: embedded workers and the lease reaper."""
+"""Background services a server runs beside the API: embedded workers, the lease reaper and
+the queue telemetry behind /metrics."""
 
 from __future__ import annotations
 
 import logging
 
 from tunix_rt.api.context import AppContext
+from tunix_rt.api.telemetry import QueueTelemetry
 from tunix_rt.worker.attempt import WorkerContext
 from tunix_rt.worker.loop import Worker, make_worker_id
 from tunix_rt.worker.reaper import Reaper
-from tunix_rt.worker.telemetry import QueueTelemetry
 
 log = logging.getLogger(__name__)
 
@@ -16,12 +17,13 @@ log = logging.getLogger(__name__)
 async def start_server_services(ctx: AppContext, *, embedded_workers: int) -> None:
     """Start embedded workers and the reaper; they are appended to ctx.services."""
     wctx = WorkerContext(settings=ctx.settings, sessions=ctx.sessions, hub=ctx.hub)
-    telemetry = QueueTelemetry()
+    telemetry = QueueTelemetry(ctx.sessions, ctx.metrics)
     try:
-        await telemetry.init_baseline(ctx)
-    except Exception as exc:  # the database may be down at start; counters start at zero
+        await telemetry.init_baseline()
+    except Exception as exc:  # the database may be down at start: the first scrape retries
         log.warning("metrics baseline unavailable: %s", exc)
     ctx.metrics_refreshers.append(telemetry.refresh)
+    ctx.services.append(telemetry)
     reaper = Reaper(wctx)
     reaper.start()
     ctx.services.append(reaper)
