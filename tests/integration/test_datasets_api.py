@@ -72,16 +72,18 @@ async def test_build_freezes_membership_and_exports_sft(client: httpx.AsyncClien
     assert (await client.get("/api/datasets/ds-v1")).json() == manifest
 
 
-async def test_content_hash_covers_ids_and_payloads_in_order(
+async def test_content_hash_covers_splits_and_payloads_in_order(
     client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     await generate(client, "addition", 12)
-    manifest = (await build(client, selection_strategy="random", seed=3)).json()
+    manifest = (
+        await build(client, selection_strategy="random", seed=3, holdout_fraction=0.3)
+    ).json()
     digest = hashlib.sha256()
     for row in await export(client, manifest["dataset_key"], format="trace"):
         payload = {k: row[k] for k in ("trace_version", "prompt", "final_answer", "steps", "meta")}
         canon = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        digest.update(f"{row['id']}\n{canon}\n".encode())
+        digest.update(f"{row['split']} {hashlib.sha256(canon.encode()).hexdigest()}\n".encode())
     assert digest.hexdigest() == manifest["content_hash"]
     async with sessions() as session:
         lines = [
@@ -105,7 +107,7 @@ async def test_identical_prompts_share_a_split(client: httpx.AsyncClient) -> Non
                 }
             )
     assert (await client.post("/api/traces/batch", json=items)).status_code == 201
-    manifest = (await build(client, holdout_fraction=0.5, seed=11)).json()
+    manifest = (await build(client, holdout_fraction=0.5, seed=11, dedupe_prompts=False)).json()
     assert 0 < manifest["holdout_count"] < 120
     sides: dict[str, set[str]] = {}
     for row in await export(client, "ds-v1", format="trace"):
@@ -129,9 +131,17 @@ async def test_strategies_are_deterministic(client: httpx.AsyncClient) -> None:
         await build(client, dataset_version="c", selection_strategy="random", seed=6, limit=10)
     ).json()["dataset_key"]
     assert [r["id"] for r in await export(client, other)] != ids[0]
-    latest = (await build(client, dataset_version="d", limit=3)).json()["dataset_key"]
+    await generate(client, "addition", 3)  # newer than the multiplications
+    latest = [
+        [r["id"] for r in await export(client, key)]
+        for key in [
+            (await build(client, dataset_version=v, limit=3)).json()["dataset_key"]
+            for v in ("d", "e")
+        ]
+    ]
     listing = (await client.get("/api/traces", params={"limit": 3})).json()["data"]
-    assert [r["id"] for r in await export(client, latest)] == [r["id"] for r in listing]
+    assert latest[0] == latest[1]
+    assert set(latest[0]) == {r["id"] for r in listing}
 
 
 async def test_top_score_and_min_score_use_latest_score(client: httpx.AsyncClient) -> None:
@@ -157,9 +167,19 @@ async def test_top_score_and_min_score_use_latest_score(client: httpx.AsyncClien
         dataset_version="top",
         selection_strategy="top_score",
         filters={"criteria": "answer_match"},
+        dedupe_prompts=False,  # the bad copy repeats a prompt
     )
     ordered = [r["id"] for r in await export(client, top.json()["dataset_key"])]
     assert ordered[-1] == bad
+    # With duplicates dropped, the best-scored version of a repeated prompt is the one kept.
+    best = await build(
+        client,
+        dataset_version="best",
+        selection_strategy="top_score",
+        filters={"criteria": "answer_match"},
+    )
+    assert best.json()["duplicates_dropped"] == 1
+    assert bad not in [r["id"] for r in await export(client, best.json()["dataset_key"])]
 
 
 async def test_build_conflicts_and_empty_selection(client: httpx.AsyncClient) -> None:

@@ -75,3 +75,32 @@ def test_duel_winner_follows_ranks() -> None:
 def test_unknown_task_is_rejected() -> None:
     with pytest.raises(errors.ValidationFailed, match="unknown task"):
         generate_traces("poetry", 1, 0)
+
+
+DUEL_PROMPT = re.compile(
+    r"Player A draws the (\w+) of (\w+) and player B draws the (\w+) of (\w+)\. "
+    r"Aces are high\. Who wins\?"
+)
+
+
+def test_duel_never_deals_the_same_card_to_both_players() -> None:
+    # 3,000 deals: with replacement about 58 of them would give both players the same card.
+    for seed in (0, 1):
+        for trace in generate_traces("high_card_duel", 3000, seed=seed):
+            m = DUEL_PROMPT.fullmatch(trace.prompt)
+            assert m is not None, trace.prompt
+            assert (m.group(1), m.group(2)) != (m.group(3), m.group(4)), trace.prompt
+
+
+@pytest.mark.parametrize(("task", "distinct"), [("high_card_duel", 52 * 51), ("addition", 90 * 90)])
+def test_no_prompt_repeats_until_every_problem_was_dealt(task: str, distinct: int) -> None:
+    traces = generate_traces(task, distinct + 10, seed=4)
+    first_round = [t.prompt for t in traces[:distinct]]
+    assert len(set(first_round)) == distinct
+    # The next round starts over: its prompts are ones already dealt.
+    assert {t.prompt for t in traces[distinct:]} <= set(first_round)
+
+
+def test_multiplication_prompts_do_not_repeat_within_one_call() -> None:
+    prompts = [t.prompt for t in generate_traces("multiplication", 2000, seed=5)]
+    assert len(set(prompts)) == len(prompts)

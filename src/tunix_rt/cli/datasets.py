@@ -30,6 +30,7 @@ MANIFEST_FIELDS = (
     "limit",
     "holdout_fraction",
     "content_hash",
+    "duplicates_dropped",
     "created_at",
 )
 
@@ -57,6 +58,16 @@ def build_dataset(
     strategy: str = typer.Option("latest", "--strategy", help="latest | random | top_score"),
     seed: int = typer.Option(0, "--seed", min=0),
     holdout: float = typer.Option(0.0, "--holdout", min=0.0, max=0.5, help="Holdout fraction."),
+    dedupe_prompts: bool = typer.Option(
+        True,
+        "--dedupe-prompts/--keep-duplicate-prompts",
+        help="Keep one trace per prompt (default) or keep repeated prompts.",
+    ),
+    include_model_outputs: bool = typer.Option(
+        False,
+        "--include-model-outputs",
+        help="Also select model outputs (traces stored from runs' evaluations).",
+    ),
     server: str | None = SERVER_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -68,6 +79,7 @@ def build_dataset(
         "criteria": criteria,
         "created_after": created_after,
         "created_before": created_before,
+        "include_model_outputs": include_model_outputs or None,
     }
     body = {
         "dataset_name": name,
@@ -77,6 +89,7 @@ def build_dataset(
         "selection_strategy": strategy,
         "seed": seed,
         "holdout_fraction": holdout,
+        "dedupe_prompts": dedupe_prompts,
     }
     with Client(server, timeout_s=BUILD_TIMEOUT_S) as client:
         manifest = client.post_json("/api/datasets/build", body)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tunix_rt import errors
 from tunix_rt.datasets import formats
-from tunix_rt.datasets.schema import Manifest
+from tunix_rt.datasets.schema import Manifest, split_stored_filters
 from tunix_rt.db import models
 
 EXPORT_PAGE_ROWS = 2000
@@ -35,11 +35,12 @@ async def list_datasets(session: AsyncSession, *, limit: int, offset: int) -> li
 
 
 def manifest_of(row: models.Dataset) -> Manifest:
+    filters, options = split_stored_filters(row.filters)
     return Manifest(
         dataset_key=row.key,
         name=row.name,
         version=row.version,
-        filters=row.filters,
+        filters=filters,
         selection_strategy=row.selection_strategy,
         seed=row.seed,
         limit=row.limit,
@@ -49,6 +50,8 @@ def manifest_of(row: models.Dataset) -> Manifest:
         holdout_count=row.holdout_count,
         content_hash=row.content_hash,
         created_at=row.created_at,
+        dedupe_prompts=options.dedupe_prompts if options else None,
+        duplicates_dropped=options.duplicates_dropped if options else None,
     )
 
 

@@ -1,13 +1,16 @@
 """Built-in trace generators: small, learnable reasoning tasks with known answers.
 
 Deterministic: the same (task, count, seed) always yields the same traces. The wording is
-deliberately plain and regular so a tiny model can learn it.
+deliberately plain and regular so a tiny model can learn it. Problems are dealt without
+replacement (a duel uses two different cards of one deck; no prompt repeats within one call
+until every distinct problem of the task has been dealt).
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NamedTuple, TypeVar
 
 from tunix_rt import errors
 from tunix_rt.traces.schema import TracePayload, TraceStep
@@ -23,12 +26,20 @@ CARDS = {r: (str(r), str(r)) for r in range(2, 11)} | {
     14: ("A", "ace"),
 }
 
+T = TypeVar("T")
 Example = tuple[str, list[str], str]  # prompt, step texts, answer
+Card = tuple[int, str]  # rank value, suit
+Duel = tuple[Card, Card]
+Operands = tuple[int, int]
+
+DECK: list[Card] = [(rank, suit) for rank in CARDS for suit in SUITS]
+# Two different cards from one deck: the same card is never dealt to both players.
+DUELS: list[Duel] = [(a, b) for a in DECK for b in DECK if a != b]
+TWO_DIGIT_PAIRS: list[Operands] = [(a, b) for a in range(10, 100) for b in range(10, 100)]
 
 
-def make_duel(rng: random.Random) -> Example:
-    a, b = rng.randint(2, 14), rng.randint(2, 14)
-    suit_a, suit_b = rng.choice(SUITS), rng.choice(SUITS)
+def render_duel(duel: Duel) -> Example:
+    (a, suit_a), (b, suit_b) = duel
     prompt = (
         f"Player A draws the {CARDS[a][1]} of {suit_a} and player B draws the "
         f"{CARDS[b][1]} of {suit_b}. Aces are high. Who wins?"
@@ -46,8 +57,8 @@ def make_duel(rng: random.Random) -> Example:
     return prompt, steps, answer
 
 
-def make_addition(rng: random.Random) -> Example:
-    a, b = rng.randint(10, 99), rng.randint(10, 99)
+def render_addition(operands: Operands) -> Example:
+    a, b = operands
     ones = a % 10 + b % 10
     steps = []
     if ones >= 10:
@@ -62,8 +73,8 @@ def make_addition(rng: random.Random) -> Example:
     return f"What is {a} + {b}?", steps, str(a + b)
 
 
-def make_multiplication(rng: random.Random) -> Example:
-    a, b = rng.randint(10, 99), rng.randint(10, 99)
+def render_multiplication(operands: Operands) -> Example:
+    a, b = operands
     tens, ones = (b // 10) * 10, b % 10
     steps = [f"split {b} into {tens} + {ones}"]
     partials = []
@@ -77,10 +88,25 @@ def make_multiplication(rng: random.Random) -> Example:
     return f"What is {a} x {b}?", steps, str(a * b)
 
 
-MAKERS: dict[str, Callable[[random.Random], Example]] = {
-    "high_card_duel": make_duel,
-    "addition": make_addition,
-    "multiplication": make_multiplication,
+def deal(problems: Sequence[T], count: int, rng: random.Random) -> Iterator[T]:
+    """`count` problems without replacement: each round is a seeded shuffle of all of them,
+    so no problem repeats before every other one has been dealt."""
+    while count > 0:
+        order = list(problems)
+        rng.shuffle(order)
+        yield from order[:count]
+        count -= len(order)
+
+
+class Maker(NamedTuple):
+    problems: Sequence[Any]
+    render: Callable[[Any], Example]
+
+
+MAKERS: dict[str, Maker] = {
+    "high_card_duel": Maker(DUELS, render_duel),
+    "addition": Maker(TWO_DIGIT_PAIRS, render_addition),
+    "multiplication": Maker(TWO_DIGIT_PAIRS, render_multiplication),
 }
 
 
@@ -99,12 +125,10 @@ def iter_traces(task: str, count: int, seed: int) -> Iterator[TracePayload]:
     return _iter_traces(maker, task, count, seed)
 
 
-def _iter_traces(
-    maker: Callable[[random.Random], Example], task: str, count: int, seed: int
-) -> Iterator[TracePayload]:
+def _iter_traces(maker: Maker, task: str, count: int, seed: int) -> Iterator[TracePayload]:
     rng = random.Random(f"{task}:{seed}")
-    for index in range(count):
-        prompt, texts, answer = maker(rng)
+    for index, problem in enumerate(deal(maker.problems, count, rng)):
+        prompt, texts, answer = maker.render(problem)
         # model_construct: the generators' output is known-valid (tests validate it).
         steps = [
             TraceStep.model_construct(i=i, type="reasoning", content=t) for i, t in enumerate(texts)

@@ -19,6 +19,8 @@ from typing_extensions import TypedDict
 META_KEY_MAX_CHARS = 255  # meta.source and meta.task are denormalised into String(255) columns
 META_MAX_DEPTH = 32
 PREVIEW_CHARS = 120
+# meta.source of a trace stored from a run's evaluation: "run:<run id>" (a model output)
+MODEL_OUTPUT_SOURCE_PREFIX = "run:"
 STEP_INDEX_MAX = 2**31 - 1
 
 
@@ -183,6 +185,10 @@ class TracePayload(BaseModel):
             "steps": [{"i": s.i, "type": s.type, "content": s.content} for s in self.steps],
             "meta": self.meta,
         }
+
+
+def model_output_source(run_id: uuid.UUID | str) -> str:
+    return f"{MODEL_OUTPUT_SOURCE_PREFIX}{run_id}"
 
 
 def check_query_time(value: datetime | None) -> datetime | None:

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic_core import to_json
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import ColumnElement, delete, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +21,7 @@ from tunix_rt.db.models import DatasetMember, Trace, TraceScore
 from tunix_rt.db.types import utcnow
 from tunix_rt.traces import bulk
 from tunix_rt.traces.schema import (
+    MODEL_OUTPUT_SOURCE_PREFIX,
     PREVIEW_CHARS,
     StoredPayload,
     StoredStep,
@@ -115,6 +116,12 @@ def payload_of(row: Trace) -> StoredPayload:
     )
 
 
+def not_model_output() -> ColumnElement[bool]:
+    """Rows that are not model outputs (meta.source "run:<id>", stored from evaluations)."""
+    prefix = MODEL_OUTPUT_SOURCE_PREFIX
+    return or_(Trace.source.is_(None), func.substr(Trace.source, 1, len(prefix)) != prefix)
+
+
 async def list_traces(
     session: AsyncSession,
     *,
@@ -124,8 +131,12 @@ async def list_traces(
     task: str | None = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
+    include_model_outputs: bool = False,
 ) -> list[TraceSummary]:
-    """Newest first. Selects only short previews: steps and full bodies are never loaded."""
+    """Newest first. Selects only short previews: steps and full bodies are never loaded.
+
+    Model outputs are listed only when asked for, or when `source` names one.
+    """
     latest_score = (
         select(TraceScore.score)
         .where(TraceScore.trace_id == Trace.id)
@@ -146,6 +157,8 @@ async def list_traces(
     )
     if source is not None:
         stmt = stmt.where(Trace.source == source)
+    elif not include_model_outputs:
+        stmt = stmt.where(not_model_output())
     if task is not None:
         stmt = stmt.where(Trace.task == task)
     if created_after is not None:

@@ -123,6 +123,7 @@ def run_evaluation(
             {
                 "id": example.id,
                 "trace_id": example.trace_id,
+                "task": example.task,
                 "prompt": example.user_prompt,
                 "expected_answer": example.expected_answer,
                 "generated": text,

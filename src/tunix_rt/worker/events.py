@@ -152,25 +152,50 @@ class EventHandler:
         return "metric"
 
     async def _store_eval_traces(self, session: AsyncSession) -> None:
-        """Each eval.json example becomes a stored trace (meta.source = run:<id>)."""
+        """Each eval.json example becomes a stored trace, a model output: meta.source =
+        run:<id>, meta.run_id, and the task of the held-out example (read from the reference
+        trace when eval.json does not carry it)."""
         path = self.run_dir / "eval.json"
         try:
             data = json.loads(await asyncio.to_thread(path.read_text, encoding="utf-8"))
         except (OSError, ValueError) as exc:
             log.warning("run %s: eval.json unreadable: %s", self.run_id, exc)
             return
-        from tunix_rt.traces import store as trace_store
-        from tunix_rt.traces.schema import TracePayload
+        from sqlalchemy import select
 
-        payloads = []
-        for example in data.get("examples") or []:
-            if not isinstance(example, dict):
+        from tunix_rt.traces import store as trace_store
+        from tunix_rt.traces.schema import TracePayload, model_output_source
+
+        examples = [e for e in data.get("examples") or [] if isinstance(e, dict)]
+        references: dict[str, uuid.UUID] = {}
+        for example in examples:
+            if example.get("task") not in (None, "", "unknown"):
                 continue
+            reference = str(example.get("trace_id"))
+            try:
+                references[reference] = uuid.UUID(reference)
+            except ValueError:
+                continue
+        reference_tasks: dict[str, str | None] = {}
+        if references:
+            rows = await session.execute(
+                select(models.Trace.id, models.Trace.task).where(
+                    models.Trace.id.in_(set(references.values()))
+                )
+            )
+            by_id = {trace_id: task for trace_id, task in rows}
+            reference_tasks = {text: by_id.get(value) for text, value in references.items()}
+        payloads = []
+        for example in examples:
             generated = str(example.get("generated") or "")
             answer = str(example.get("extracted_answer") or "").strip() or NO_ANSWER
+            task = example.get("task")
+            if task in (None, "", "unknown"):
+                task = reference_tasks.get(str(example.get("trace_id")))
             meta = {
-                "source": f"run:{self.run_id}",
-                "task": example.get("task"),
+                "source": model_output_source(self.run_id),
+                "run_id": str(self.run_id),
+                "task": task,
                 "expected_answer": example.get("expected_answer"),
                 "reference_trace_id": example.get("trace_id"),
                 "correct": example.get("correct"),

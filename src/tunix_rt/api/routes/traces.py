@@ -109,6 +109,10 @@ async def list_traces(
     task: QueryText = None,
     created_after: QueryTime = None,
     created_before: QueryTime = None,
+    include_model_outputs: Annotated[
+        bool,
+        Query(description="Also list model outputs (source run:<id>); implied by `source`."),
+    ] = False,
 ) -> TracePage:
     rows = await store.list_traces(
         session,
@@ -118,6 +122,7 @@ async def list_traces(
         task=task,
         created_after=created_after,
         created_before=created_before,
+        include_model_outputs=include_model_outputs,
     )
     more = len(rows) > limit
     return TracePage(
