@@ -77,8 +77,9 @@ def write_eval(run_dir: Path, spec: dict[str, Any], events: Any) -> None:
 
 
 def main() -> int:
-    spec = json.loads(Path(sys.argv[1]).read_text())
-    run_dir = Path(spec["run_dir"])
+    spec_path = Path(sys.argv[1])
+    spec = json.loads(spec_path.read_text())
+    run_dir = spec_path.parent / spec["run_dir"]  # "." : the attempt directory
     hp = spec["hyperparameters"]
     events = open_events(run_dir)
     signal.signal(signal.SIGTERM, lambda *_: STOP.update(requested=True))

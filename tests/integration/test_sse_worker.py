@@ -48,7 +48,7 @@ async def test_worker_run_of_20000_lines_reassembles_across_random_reconnects(
             pytest.fail(f"stream stalled: {progress}")
         assert result.end_status == "completed"
         assert result.connections > 5
-        log_file = settings.artifacts / str(run_id) / "logs" / "output.log"
+        log_file = settings.artifacts / str(run_id) / "attempts" / "1" / "logs" / "output.log"
         assert result.texts == log_file.read_text().splitlines()
         assert [int(t.split()[0]) for t in result.texts] == list(range(1, LINES + 1))
         # A client arriving after the end replays the same log and ends.

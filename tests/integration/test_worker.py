@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from tests.integration.worker_helpers import (
     Sessions,
+    attempt_dir,
     enqueue,
     wait_for_file,
     wait_for_status,
@@ -19,7 +20,7 @@ from tests.integration.worker_helpers import (
     worker_context,
 )
 from tunix_rt.db import models
-from tunix_rt.runs import materialize, queue
+from tunix_rt.runs import queue
 from tunix_rt.runs.schema import RunRequest
 from tunix_rt.settings import Settings
 from tunix_rt.worker.loop import Worker
@@ -78,7 +79,7 @@ async def test_successful_run_records_events_logs_and_artifacts(
             )
         ).all()
         arts = {
-            a.relpath: a
+            a.name: a
             for a in (
                 await session.scalars(
                     select(models.RunArtifact).where(models.RunArtifact.run_id == run_id)
@@ -100,7 +101,8 @@ async def test_successful_run_records_events_logs_and_artifacts(
     assert [s["content"] for s in by_prompt["2+2?"].steps] == ["add two and two", "get four"]
     assert by_prompt["3+3?"].final_answer == "(no answer)"
     assert by_prompt["3+3?"].meta["expected_answer"] == "6"
-    run_dir = materialize.run_dir_of(settings, run_id)
+    assert {a.relpath for a in arts.values()} == {f"attempts/1/{name}" for name in arts}
+    run_dir = attempt_dir(settings, run_id)
     assert (run_dir / "data" / "train.jsonl").exists()
     assert "hello from stdout" in (run_dir / "logs" / "output.log").read_text()
 
@@ -120,7 +122,7 @@ async def test_cancel_running_run_kills_process_group(
     settings: Settings, sessions: Sessions
 ) -> None:
     run_id = await enqueue(sessions)
-    run_dir = materialize.run_dir_of(settings, run_id)
+    run_dir = attempt_dir(settings, run_id)
     async with running_worker(settings, sessions, "grandchild"):
         grand = int(await wait_for_file(run_dir / "grandchild.pid"))
         child = int(await wait_for_file(run_dir / "child.pid"))
@@ -146,7 +148,7 @@ async def test_child_ignoring_sigterm_is_killed_after_grace(
     settings: Settings, sessions: Sessions
 ) -> None:
     run_id = await enqueue(sessions)
-    run_dir = materialize.run_dir_of(settings, run_id)
+    run_dir = attempt_dir(settings, run_id)
     async with running_worker(settings, sessions, "stubborn", cancel_grace_s=1.0):
         child = int(await wait_for_file(run_dir / "child.pid"))
         await wait_for_status(sessions, run_id, {"running"})
@@ -172,7 +174,7 @@ async def test_cancel_pending_run_never_starts(settings: Settings, sessions: Ses
 
 async def test_timeout_stops_child(settings: Settings, sessions: Sessions) -> None:
     run_id = await enqueue(sessions, timeout_s=1)
-    run_dir = materialize.run_dir_of(settings, run_id)
+    run_dir = attempt_dir(settings, run_id)
     async with running_worker(settings, sessions, "sleep", "60", cancel_grace_s=1.0):
         child = int(await wait_for_file(run_dir / "child.pid"))
         run = await wait_terminal(sessions, run_id, timeout_s=15)
@@ -184,7 +186,7 @@ async def test_drain_hands_run_back_without_counting_attempt(
     settings: Settings, sessions: Sessions
 ) -> None:
     run_id = await enqueue(sessions)
-    run_dir = materialize.run_dir_of(settings, run_id)
+    run_dir = attempt_dir(settings, run_id)
     quick = settings.model_copy(update={"cancel_grace_s": 1.0})
     ctx = worker_context(quick, sessions, "sleep", "60")
     worker = Worker(ctx)
@@ -205,7 +207,7 @@ async def test_drain_hands_run_back_without_counting_attempt(
 
 async def test_drain_lets_short_run_finish(settings: Settings, sessions: Sessions) -> None:
     run_id = await enqueue(sessions)
-    run_dir = materialize.run_dir_of(settings, run_id)
+    run_dir = attempt_dir(settings, run_id)
     ctx = worker_context(settings, sessions, "sleep", "1")
     worker = Worker(ctx)
     worker.start()
@@ -227,7 +229,7 @@ async def test_flood_of_lines_keeps_capped_tail_gap_free(
     ):
         run = await wait_terminal(sessions, run_id, timeout_s=120)
     assert run.status == "completed"
-    log_file = materialize.run_dir_of(settings, run_id) / "logs" / "output.log"
+    log_file = attempt_dir(settings, run_id) / "logs" / "output.log"
     file_lines = log_file.read_text().splitlines()
     assert len(file_lines) == total
     assert file_lines[0].startswith("00000000 ") and file_lines[-1].startswith(f"{total - 1:08d} ")
@@ -257,8 +259,8 @@ async def test_retry_links_old_checkpoints(settings: Settings, sessions: Session
     async with running_worker(settings, sessions, "sleep", "0"):
         run = await wait_terminal(sessions, twin.id)
     assert run.status == "completed"
-    new_dir = materialize.run_dir_of(settings, twin.id)
-    old_dir = materialize.run_dir_of(settings, old_id)
+    new_dir = attempt_dir(settings, twin.id)
+    old_dir = attempt_dir(settings, old_id)
     linked = new_dir / "checkpoints" / "3" / "weights.bin"
     assert linked.exists()
     assert linked.stat().st_ino == (old_dir / "checkpoints" / "3" / "weights.bin").stat().st_ino

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from tests.integration.worker_helpers import (
     Sessions,
+    attempt_dir,
     child_command,
     enqueue,
     wait_for_file,
@@ -24,9 +25,9 @@ from tests.integration.worker_helpers import (
     wait_pid_gone,
 )
 from tunix_rt.db import models
-from tunix_rt.runs import materialize, queue
+from tunix_rt.runs import queue
 from tunix_rt.settings import Settings
-from tunix_rt.worker.attempt import WorkerContext
+from tunix_rt.worker.context import WorkerContext
 from tunix_rt.worker.reaper import Reaper
 
 TUNIX_RT = str(Path(sys.executable).parent / "tunix-rt")
@@ -127,7 +128,7 @@ async def test_sigkilled_worker_run_is_reaped_and_child_dies(
     group = WorkerProcs(settings, child_command("sleep", "120"))
     procs_factory.append(group)
     group.start(1)
-    run_dir = materialize.run_dir_of(settings, run_id)
+    run_dir = attempt_dir(settings, run_id)
     child = int(await wait_for_file(run_dir / "child.pid", timeout_s=30))
     await wait_for_status(sessions, run_id, {"running"})
     group.procs[0].kill()
@@ -166,7 +167,7 @@ async def test_sigterm_drains_worker_and_hands_run_back(
     group = WorkerProcs(settings, child_command("sleep", "120"), TUNIX_RT_DRAIN_TIMEOUT_S="0.5")
     procs_factory.append(group)
     group.start(1)
-    run_dir = materialize.run_dir_of(settings, run_id)
+    run_dir = attempt_dir(settings, run_id)
     child = int(await wait_for_file(run_dir / "child.pid", timeout_s=30))
     await wait_for_status(sessions, run_id, {"running"})
     started = time.monotonic()
@@ -185,7 +186,7 @@ async def test_worker_finishes_short_run_before_exiting(
     group = WorkerProcs(settings, child_command("sleep", "1.5"))
     procs_factory.append(group)
     group.start(1)
-    await wait_for_file(materialize.run_dir_of(settings, run_id) / "child.pid", timeout_s=30)
+    await wait_for_file(attempt_dir(settings, run_id) / "child.pid", timeout_s=30)
     assert group.stop() == [0]
     async with sessions() as session:
         run = await queue.read_run(session, run_id)

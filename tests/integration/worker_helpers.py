@@ -12,15 +12,20 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tunix_rt.db import models
-from tunix_rt.runs import queue, states
+from tunix_rt.runs import materialize, queue, states
 from tunix_rt.runs.schema import RunRequest
 from tunix_rt.settings import Settings
-from tunix_rt.worker.attempt import WorkerContext
+from tunix_rt.worker.context import WorkerContext
 
 FIXTURE = str(Path(__file__).resolve().parents[1] / "fixtures" / "child.py")
 DATASET_KEY = "fixture-v1"
 
 Sessions = async_sessionmaker[AsyncSession]
+
+
+def attempt_dir(settings: Settings, run_id: uuid.UUID, fence: int = 1) -> Path:
+    """Where attempt `fence` of a run writes (the child's run_dir)."""
+    return materialize.attempt_dir_of(settings, run_id, fence)
 
 
 def child_command(mode: str, *args: str) -> list[str]:

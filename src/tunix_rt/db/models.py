@@ -123,6 +123,10 @@ class Run(Base):
     timeout_s: Mapped[int] = mapped_column(Integer, nullable=False)
     max_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=3)
     attempt: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # The fencing token: +1 on every claim, never decremented (a drain hands `attempt` back,
+    # so attempt numbers can repeat; fences cannot). Every write made for an attempt is
+    # conditional on runs.fence still being that attempt's fence.
+    fence: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
     worker_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)

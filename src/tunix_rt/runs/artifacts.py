@@ -1,9 +1,12 @@
 """Register the files a run leaves in its directory as run_artifacts rows.
 
-Rows hold paths relative to the run directory, never absolute ones. A directory (an Orbax
-checkpoint) is one artifact: its size is the sum of its files and its sha256 is the hash of
-its manifest, a sorted list of (relpath, size, sha256) entries stored with the row.
-Re-registering a path updates its row (unique run_id + relpath).
+Rows hold paths relative to the run directory, never absolute ones. Each attempt writes under
+its own `attempts/<fence>/` directory; an artifact's `name` is its path inside the attempt
+directory (`checkpoints/100`, `eval.json`) and `relpath` where it really lies
+(`attempts/2/checkpoints/100`). Registering a name again points its row at the newer file,
+so the latest attempt's output wins. A directory (an Orbax checkpoint) is one artifact: its
+size is the sum of its files and its sha256 is the hash of its manifest, a sorted list of
+(relpath, size, sha256) entries stored with the row.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ KNOWN_FILES = (
     "logs/output.log",
 )
 CHECKPOINTS_DIR = "checkpoints"
+ATTEMPTS_DIR = "attempts"
 HASH_BLOCK_BYTES = 1024 * 1024
 
 
@@ -70,25 +74,41 @@ def _inside(root: Path, relpath: str) -> bool:
     return not Path(relpath).is_absolute()
 
 
+def attempt_dir_of(fence: int) -> str:
+    """Where attempt `fence` writes, relative to the run directory."""
+    return f"{ATTEMPTS_DIR}/{fence}"
+
+
 async def register_artifact(
-    session: AsyncSession, run_id: uuid.UUID, run_dir: Path, relpath: str
+    session: AsyncSession,
+    run_id: uuid.UUID,
+    run_dir: Path,
+    relpath: str,
+    *,
+    name: str | None = None,
 ) -> models.RunArtifact | None:
-    """Insert or update the artifact row for run_dir/relpath; None when it is not there."""
+    """Insert or update the artifact row `name` (default: relpath) for run_dir/relpath;
+    None when the file is not there."""
     relpath = Path(relpath).as_posix().strip("/")
     if not relpath or not _inside(run_dir, relpath) or not (run_dir / relpath).exists():
         return None
+    name = name or relpath
     kind, size, sha, manifest = await asyncio.to_thread(describe_path, run_dir, relpath)
     row = (
         await session.execute(
-            select(models.RunArtifact).where(
-                models.RunArtifact.run_id == run_id, models.RunArtifact.relpath == relpath
+            select(models.RunArtifact)
+            .where(
+                models.RunArtifact.run_id == run_id,
+                (models.RunArtifact.name == name) | (models.RunArtifact.relpath == relpath),
             )
+            .limit(1)
         )
     ).scalar_one_or_none()
     if row is None:
-        row = models.RunArtifact(id=uuid.uuid4(), run_id=run_id, relpath=relpath)
+        row = models.RunArtifact(id=uuid.uuid4(), run_id=run_id)
         session.add(row)
-    row.name = relpath
+    row.relpath = relpath
+    row.name = name
     row.kind = kind
     row.size_bytes = size
     row.sha256 = sha
@@ -98,15 +118,23 @@ async def register_artifact(
     return row
 
 
-async def register_run_outputs(session: AsyncSession, run_id: uuid.UUID, run_dir: Path) -> int:
-    """Register every known output of a run and drop rows whose files are gone (pruned
-    checkpoints). Returns the number of artifacts registered."""
-    relpaths = [name for name in KNOWN_FILES if (run_dir / name).is_file()]
-    ckpt_root = run_dir / CHECKPOINTS_DIR
+async def register_run_outputs(
+    session: AsyncSession, run_id: uuid.UUID, run_dir: Path, attempt_rel: str = ""
+) -> int:
+    """Register every known output of the attempt in run_dir/attempt_rel and drop rows whose
+    files are gone (pruned checkpoints). Returns the number of artifacts registered."""
+    base = run_dir / attempt_rel
+    names = [name for name in KNOWN_FILES if (base / name).is_file()]
+    ckpt_root = base / CHECKPOINTS_DIR
     if ckpt_root.is_dir():
-        relpaths += sorted(f"{CHECKPOINTS_DIR}/{p.name}" for p in ckpt_root.iterdir() if p.is_dir())
-    for relpath in relpaths:
-        await register_artifact(session, run_id, run_dir, relpath)
+        names += sorted(
+            f"{CHECKPOINTS_DIR}/{p.name}"
+            for p in ckpt_root.iterdir()
+            if p.is_dir() and p.name.isdigit()
+        )
+    for name in names:
+        relpath = f"{attempt_rel}/{name}" if attempt_rel else name
+        await register_artifact(session, run_id, run_dir, relpath, name=name)
     existing = (
         await session.execute(
             select(models.RunArtifact.id, models.RunArtifact.relpath).where(
@@ -117,4 +145,4 @@ async def register_run_outputs(session: AsyncSession, run_id: uuid.UUID, run_dir
     gone = [art_id for art_id, rel in existing if not (run_dir / rel).exists()]
     if gone:
         await session.execute(delete(models.RunArtifact).where(models.RunArtifact.id.in_(gone)))
-    return len(relpaths)
+    return len(names)

@@ -5,10 +5,16 @@ Invariants:
 - The database keeps the newest lines within `cap_bytes`; older ones are deleted, counted in
   runs.log_dropped_lines. Stored seqs stay one contiguous range, so a reader that asks for a
   seq below the first stored one knows exactly how many lines it missed.
-- The file gets every line. A flush is one transaction (insert + delete + counters + NOTIFY);
-  when it fails (database restart) the batch stays buffered and is retried; before a retry the
-  writer re-reads the highest stored seq, so a commit whose acknowledgement was lost is not
-  written twice.
+- The file gets every line up to `file_cap_bytes`, then one marker line. A write error on
+  the file (a full disk) is recorded in `store_error` and reported once through
+  `on_store_error`; lines still go to the database.
+- A flush is one transaction (counters + delete + insert + NOTIFY); when it fails (database
+  restart) the batch stays buffered and is retried; before a retry the writer re-reads the
+  highest stored seq, so a commit whose acknowledgement was lost is not written twice.
+- Fencing: with `fence`, the counters UPDATE that opens each flush is guarded by the attempt's
+  fence (queue.update_run_fields). A refused flush writes nothing, sets `lease_lost`, drops
+  the buffer (those lines belong to an attempt that no longer owns the run) and calls
+  `on_lease_lost`; the writer then stops writing to the database.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tunix_rt import errors
 from tunix_rt.db import models
 from tunix_rt.db.types import utcnow
 from tunix_rt.runs import notify, queue
@@ -35,6 +42,7 @@ from tunix_rt.runs.notify import Hub, Notice
 RETRY_DELAY_S = 0.5
 MAX_LINE_BYTES = 16 * 1024
 MAX_BACKLOG_FLUSHES = 20  # feeders wait while more than this many batches are pending
+CLOSE_RETRY_FOR_S = 30.0  # without an owner's deadline (no fence), how long close retries
 
 log = logging.getLogger(__name__)
 Chunk = models.RunLogChunk
@@ -97,6 +105,10 @@ class LogWriter:
         flush_ms: int,
         tail_lines: int,
         on_persisted: Callable[[int], None] | None = None,
+        fence: int | None = None,
+        file_cap_bytes: int | None = None,
+        on_lease_lost: Callable[[], None] | None = None,
+        on_store_error: Callable[[OSError], None] | None = None,
     ) -> None:
         self._sessions = sessions
         self._hub = hub
@@ -106,6 +118,13 @@ class LogWriter:
         self._flush_lines = flush_lines
         self._flush_s = flush_ms / 1000
         self._on_persisted = on_persisted
+        self._fence = fence
+        self._file_cap_bytes = file_cap_bytes
+        self._file_bytes = 0
+        self._on_lease_lost = on_lease_lost
+        self._on_store_error = on_store_error
+        self.lease_lost = False
+        self.store_error: OSError | None = None
         self._pending: list[Line] = []
         # (seq, nbytes) of lines stored in the database, oldest first: drives the byte cap.
         self._stored: collections.deque[tuple[int, int]] = collections.deque()
@@ -131,8 +150,12 @@ class LogWriter:
     async def open(self) -> None:
         """Resume numbering after the run's stored lines (a requeued attempt appends)."""
         await self._load_stored()
-        self._log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self._log_path.open("ab")
+        try:
+            self._log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self._log_path.open("ab")
+            self._file_bytes = self._file.tell()
+        except OSError as exc:
+            self._store_failed(exc)
         self._flusher = asyncio.create_task(self._flush_periodically(), name="log-flusher")
 
     async def _load_stored(self) -> int:
@@ -158,8 +181,7 @@ class LogWriter:
 
     def feed(self, stream: str, data: bytes) -> None:
         """Append raw bytes read from a stream; complete lines are queued, the rest kept."""
-        if self._file is not None:
-            self._file.write(data)
+        self._write_file(data)
         buf = self._partial[stream] + data
         parts = buf.split(b"\n")
         rest = parts.pop()
@@ -168,11 +190,43 @@ class LogWriter:
             rest = rest[MAX_LINE_BYTES:]
         self._partial[stream] = rest
         for raw in parts:
-            self._add_line(stream, raw)
+            # A long line that arrived whole is cut the same way as one that arrived in parts.
+            for start in range(0, max(len(raw), 1), MAX_LINE_BYTES):
+                self._add_line(stream, raw[start : start + MAX_LINE_BYTES])
         if len(self._pending) >= self._flush_lines:
             self._wake.set()
         if len(self._pending) > self._flush_lines * MAX_BACKLOG_FLUSHES:
             self._room.clear()
+
+    def _write_file(self, data: bytes) -> None:
+        if self._file is None:
+            return
+        cap = self._file_cap_bytes
+        try:
+            if cap is not None and self._file_bytes + len(data) > cap:
+                self._file.write(
+                    f"\n[tunix-rt: log file cap of {cap} bytes reached; later lines are "
+                    "kept in the database only (its newest lines, within its own cap)]\n".encode()
+                )
+                self._file.close()
+                self._file = None
+                return
+            self._file.write(data)
+            self._file_bytes += len(data)
+        except OSError as exc:
+            self._store_failed(exc)
+
+    def _store_failed(self, exc: OSError) -> None:
+        """Stop writing the file; the first error is kept and reported once."""
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+            self._file = None
+        if self.store_error is None:
+            self.store_error = exc
+            log.error("run %s: cannot write its log file: %s", self.run_id, exc)
+            if self._on_store_error is not None:
+                self._on_store_error(exc)
 
     async def wait_for_room(self) -> None:
         """Backpressure for feeders that can wait (a tailed file keeps the bytes meanwhile)."""
@@ -189,8 +243,7 @@ class LogWriter:
     def end_stream(self, stream: str) -> None:
         """The stream hit EOF: a last line without a newline still counts."""
         if self._partial[stream]:
-            if self._file is not None:
-                self._file.write(b"\n")
+            self._write_file(b"\n")
             self._add_line(stream, self._partial[stream])
             self._partial[stream] = b""
 
@@ -201,21 +254,33 @@ class LogWriter:
             self._wake.clear()
             try:
                 await self.flush()
+            except errors.LeaseLost:
+                return
             except Exception as exc:  # the database went away: keep the batch, retry
                 log.warning("log flush for run %s failed, will retry: %s", self.run_id, exc)
                 self._failed = True
                 await asyncio.sleep(RETRY_DELAY_S)
 
     async def flush(self) -> None:
+        """Store the buffered lines. Raises errors.LeaseLost once the attempt is fenced off."""
         async with self._lock:
             if self._file is not None:
-                self._file.flush()
+                try:
+                    self._file.flush()
+                except OSError as exc:
+                    self._store_failed(exc)
+            if self.lease_lost:
+                raise errors.LeaseLost(f"run {self.run_id}: this attempt no longer owns it")
             if not self._pending:
                 return
             if self._failed:
                 await self._forget_committed()
             batch = list(self._pending)
-            await self._write_batch(batch)
+            try:
+                await self._write_batch(batch)
+            except errors.LeaseLost:
+                self._fenced_off()
+                raise
             del self._pending[: len(batch)]
             self._failed = False
             if len(self._pending) <= self._flush_lines * MAX_BACKLOG_FLUSHES:
@@ -258,6 +323,7 @@ class LogWriter:
             await queue.update_run_fields(
                 session,
                 self.run_id,
+                fence=self._fence,
                 log_lines=self.total_lines + len(batch),
                 log_bytes=self.total_bytes + sum(line.nbytes for line in batch),
                 log_dropped_lines=self.dropped_lines + dropped,
@@ -280,6 +346,14 @@ class LogWriter:
         if self._hub is not None:
             self._hub.publish_local(notice)
 
+    def _fenced_off(self) -> None:
+        self.lease_lost = True
+        self._pending.clear()
+        self._room.set()  # feeders must not wait on a buffer nobody drains
+        log.warning("run %s: log write refused, the attempt no longer owns the run", self.run_id)
+        if self._on_lease_lost is not None:
+            self._on_lease_lost()
+
     def _apply_counters(self, batch: list[Line], dropped: int) -> None:
         self.total_lines += len(batch)
         self.total_bytes += sum(line.nbytes for line in batch)
@@ -287,8 +361,10 @@ class LogWriter:
         if self._on_persisted is not None:
             self._on_persisted(len(batch))
 
-    async def close(self, retry_for_s: float = 30.0) -> None:
-        """Flush everything (retrying through a database outage), stop the flusher."""
+    async def close(self, keep_trying: Callable[[], bool] | None = None) -> bool:
+        """Flush everything, retrying through a database outage while `keep_trying()` (the
+        attempt still owns the run; default: for CLOSE_RETRY_FOR_S); stop the flusher.
+        Returns True when every line is stored."""
         self.end_stream("stdout")
         self.end_stream("stderr")
         if self._flusher is not None:
@@ -299,21 +375,34 @@ class LogWriter:
             with contextlib.suppress(Exception):
                 await self._flusher
             self._flusher = None
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + retry_for_s
+        if keep_trying is None:
+            deadline = asyncio.get_running_loop().time() + CLOSE_RETRY_FOR_S
+
+            def keep_trying() -> bool:
+                return asyncio.get_running_loop().time() < deadline
+
+        stored = False
         while True:
             try:
                 await self.flush()
+                stored = True
+                break
+            except errors.LeaseLost:
                 break
             except Exception as exc:
                 self._failed = True
-                if loop.time() > deadline:
+                if not keep_trying():
                     log.error("giving up flushing logs of run %s: %s", self.run_id, exc)
                     break
                 await asyncio.sleep(RETRY_DELAY_S)
         if self._file is not None:
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError as exc:  # the final flush of buffered bytes hit a full disk
+                self._file = None
+                self._store_failed(exc)
             self._file = None
+        return stored
 
     @property
     def stderr_tail(self) -> list[str]:

@@ -1,8 +1,16 @@
-"""Turn a claimed run into a run directory the training child can use.
+"""Turn a claimed run attempt into a directory the training child can use.
 
-ARTIFACT_ROOT/<run_id>/ gets spec.json (the contract in docs/training.md) and the dataset
-splits exported in tunix_sft format. A retry hard-links the old run's checkpoints/ first, so
-the trainer resumes from the latest one; a requeued attempt finds its own checkpoints there.
+Each attempt gets its own directory, ARTIFACT_ROOT/<run_id>/attempts/<fence>/, with
+spec.json (the contract in docs/training.md) and the dataset splits exported in tunix_sft
+format. A process that lost the run may still be writing into its own attempt directory;
+nothing of the new attempt is shared with it. The new attempt starts from the last committed
+checkpoint handed over to it: the newest checkpoint artifact row of the run (rows are only
+written by the attempt that owned the run, after Orbax committed the step), or of the run it
+retries. That checkpoint and its tokenizer are hard-linked into the attempt directory (the
+embedding rows are indexed by that tokenizer's ids), so the trainer resumes from it.
+
+spec.json is downloadable, so it holds no absolute server path: run_dir is "." (the spec's
+own directory) and the JAX cache directory reaches the child through the environment.
 """
 
 from __future__ import annotations
@@ -10,14 +18,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import uuid
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tunix_rt import errors
 from tunix_rt.datasets import store as dataset_store
 from tunix_rt.db import models
+from tunix_rt.runs import artifacts
 from tunix_rt.runs.schema import PRESET_MODELS
 from tunix_rt.settings import Settings
 
@@ -37,10 +48,21 @@ DEFAULTS: dict[str, Any] = {
 }
 TRAIN_PATH = "data/train.jsonl"
 HOLDOUT_PATH = "data/holdout.jsonl"
+TOKENIZER_FILE = "tokenizer.model"
+JAX_CACHE_ENV = "TUNIX_RT_JAX_CACHE_DIR"
 
 
 def run_dir_of(settings: Settings, run_id: object) -> Path:
     return settings.artifacts / str(run_id)
+
+
+def attempt_dir_of(settings: Settings, run_id: object, fence: int) -> Path:
+    return run_dir_of(settings, run_id) / artifacts.attempt_dir_of(fence)
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    """Environment the worker adds for the child (server paths stay out of spec.json)."""
+    return {JAX_CACHE_ENV: str(settings.jax_cache_dir)} if settings.jax_cache_dir else {}
 
 
 def config_preset_of(model_id: str) -> tuple[str, str]:
@@ -62,7 +84,7 @@ def resolve_model_path(settings: Settings, model_path: str) -> Path:
     raise errors.ValidationFailed("model_path: must lie under one of the configured model roots")
 
 
-def build_spec(run: models.Run, settings: Settings, run_dir: Path) -> dict[str, Any]:
+def build_spec(run: models.Run, settings: Settings) -> dict[str, Any]:
     req = dict(run.request)
 
     def pick(name: str) -> Any:
@@ -74,11 +96,15 @@ def build_spec(run: models.Run, settings: Settings, run_dir: Path) -> dict[str, 
     if run.model_id in PRESET_MODELS:
         model = {"preset": run.model_id}
     else:
-        path = resolve_model_path(settings, str(req.get("model_path", "")))
+        given = str(req.get("model_path", ""))
+        path = resolve_model_path(settings, given)
         family, config_preset = config_preset_of(run.model_id)
-        model = {"family": family, "config_preset": config_preset, "path": str(path)}
-        if (path / "tokenizer.model").is_file():
-            tokenizer = {"kind": "file", "path": str(path / "tokenizer.model")}
+        # The path as the user gave it (checked to resolve under a model root), not its
+        # resolved form: spec.json is shown to clients.
+        shown = Path(given).expanduser()
+        model = {"family": family, "config_preset": config_preset, "path": str(shown)}
+        if (path / TOKENIZER_FILE).is_file():
+            tokenizer = {"kind": "file", "path": str(shown / TOKENIZER_FILE)}
     max_steps = req.get("max_steps")
     num_epochs = req.get("num_epochs")
     if max_steps is None and num_epochs is None:
@@ -86,8 +112,8 @@ def build_spec(run: models.Run, settings: Settings, run_dir: Path) -> dict[str, 
     return {
         "spec_version": SPEC_VERSION,
         "run_id": str(run.id),
-        "attempt": run.attempt,
-        "run_dir": str(run_dir),
+        "attempt": max(run.attempt, 1),
+        "run_dir": ".",
         "algorithm": "sft",
         "dry_run": run.dry_run,
         "dataset": {
@@ -116,39 +142,68 @@ def build_spec(run: models.Run, settings: Settings, run_dir: Path) -> dict[str, 
             "max_new_tokens": pick("eval_max_new_tokens"),
             "max_examples": pick("eval_max_examples"),
         },
-        "jax_cache_dir": str(settings.jax_cache_dir) if settings.jax_cache_dir else None,
     }
 
 
-def link_checkpoints(source_dir: Path, run_dir: Path) -> int:
-    """Hard-link source_dir/checkpoints into run_dir/checkpoints (copy across filesystems).
-
-    The tokenizer comes along: the checkpoints' embedding rows are indexed by its token ids,
-    so a resumed run must not train a new one (the child reuses run_dir/tokenizer.model).
-    """
-    src = source_dir / "checkpoints"
-    dst = run_dir / "checkpoints"
-    if not src.is_dir() or dst.exists():
-        return 0
-    linked = 0
-    tokenizer = source_dir / "tokenizer.model"
-    if tokenizer.is_file() and not (run_dir / "tokenizer.model").exists():
+def link_tree(src: Path, dst: Path) -> int:
+    """Hard-link a file or a directory tree to dst (copy across filesystems)."""
+    items = [src] if src.is_file() else sorted(p for p in src.rglob("*") if p.is_file())
+    for path in items:
+        target = dst if path == src else dst / path.relative_to(src)
+        target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            os.link(tokenizer, run_dir / "tokenizer.model")
+            os.link(path, target)
+        except FileExistsError:
+            continue
         except OSError:
-            shutil.copy2(tokenizer, run_dir / "tokenizer.model")
-    for path in sorted(src.rglob("*")):
-        target = dst / path.relative_to(src)
-        if path.is_dir():
-            target.mkdir(parents=True, exist_ok=True)
-        elif path.is_file():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(path, target)
-            except OSError:
-                shutil.copy2(path, target)
-            linked += 1
-    return linked
+            shutil.copy2(path, target)
+    return len(items)
+
+
+async def latest_checkpoint(
+    session: AsyncSession, run_id: uuid.UUID
+) -> tuple[models.RunArtifact | None, models.RunArtifact | None]:
+    """The newest committed checkpoint row of a run and its tokenizer row (either may be None)."""
+    rows = (
+        (
+            await session.execute(
+                select(models.RunArtifact).where(models.RunArtifact.run_id == run_id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    steps = [
+        (int(row.name.rsplit("/", 1)[1]), row)
+        for row in rows
+        if row.name.startswith(f"{artifacts.CHECKPOINTS_DIR}/")
+        and row.name.rsplit("/", 1)[1].isdigit()
+    ]
+    checkpoint = max(steps, key=lambda item: item[0])[1] if steps else None
+    tokenizer = next((row for row in rows if row.name == TOKENIZER_FILE), None)
+    return checkpoint, tokenizer
+
+
+async def hand_over_checkpoint(
+    session: AsyncSession, run: models.Run, settings: Settings, attempt_dir: Path
+) -> str | None:
+    """Link the last committed checkpoint (this run's, else the retried run's) into the
+    attempt directory; returns its artifact name, None when there is none."""
+    sources = [run.id]
+    if run.request.get("retry_of"):
+        sources.append(uuid.UUID(str(run.request["retry_of"])))
+    for source in sources:
+        checkpoint, tokenizer = await latest_checkpoint(session, source)
+        if checkpoint is None:
+            continue
+        source_dir = run_dir_of(settings, source)
+        if not (source_dir / checkpoint.relpath).is_dir():
+            continue  # pruned or deleted by hand: look further back
+        link_tree(source_dir / checkpoint.relpath, attempt_dir / checkpoint.name)
+        if tokenizer is not None and (source_dir / tokenizer.relpath).is_file():
+            link_tree(source_dir / tokenizer.relpath, attempt_dir / TOKENIZER_FILE)
+        return checkpoint.name
+    return None
 
 
 async def export_split(session: AsyncSession, key: str, split: str, path: Path) -> int:
@@ -164,15 +219,14 @@ async def export_split(session: AsyncSession, key: str, split: str, path: Path) 
 
 
 async def materialize_run(session: AsyncSession, run: models.Run, settings: Settings) -> Path:
-    """Write the run directory; returns the path of spec.json."""
-    run_dir = run_dir_of(settings, run.id)
-    (run_dir / "logs").mkdir(parents=True, exist_ok=True)
-    retry_of = run.request.get("retry_of")
-    if retry_of:
-        link_checkpoints(run_dir_of(settings, retry_of), run_dir)
-    spec = build_spec(run, settings, run_dir)
-    await export_split(session, run.dataset_key, "train", run_dir / TRAIN_PATH)
-    await export_split(session, run.dataset_key, "holdout", run_dir / HOLDOUT_PATH)
-    spec_path = run_dir / "spec.json"
+    """Write the attempt directory of `run` (claimed, so run.fence is this attempt's);
+    returns the path of its spec.json."""
+    attempt_dir = attempt_dir_of(settings, run.id, run.fence)
+    (attempt_dir / "logs").mkdir(parents=True, exist_ok=True)
+    await hand_over_checkpoint(session, run, settings, attempt_dir)
+    spec = build_spec(run, settings)
+    await export_split(session, run.dataset_key, "train", attempt_dir / TRAIN_PATH)
+    await export_split(session, run.dataset_key, "holdout", attempt_dir / HOLDOUT_PATH)
+    spec_path = attempt_dir / "spec.json"
     spec_path.write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
     return spec_path

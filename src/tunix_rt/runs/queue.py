@@ -8,9 +8,14 @@ Concurrency invariants:
 - A claim is one UPDATE whose subquery picks the oldest highest-priority pending row
   (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite has one writer) and re-checks
   `status='pending'`, so a row is claimed by exactly one worker.
-- Every status change is a compare-and-set on (id, status[, attempt]); a loser updates zero
-  rows and gets InvalidTransition. The attempt guard keeps a worker whose lease was reaped
-  (and whose run another worker has since claimed) from touching the new attempt.
+- Every status change is a compare-and-set on (id, status[, fence]); a loser updates zero
+  rows and gets InvalidTransition.
+- Fencing: a claim increments runs.fence. Every write made for an attempt (status, log
+  chunks and counters, metrics, results, artifacts) runs in a transaction whose first
+  statement is a guarded UPDATE of the run row (`fence = :fence AND status IN active`):
+  zero rows -> errors.LeaseLost and the transaction writes nothing. The UPDATE holds the
+  row's lock (PostgreSQL) or the write lock (SQLite) until commit, so no reap or claim can
+  interleave between the check and the writes it protects.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Executable,
     Integer,
@@ -186,6 +192,7 @@ def _claim_statement(dialect: str) -> Executable:
             worker_id=bindparam("p_worker_id", type_=String),
             lease_expires_at=bindparam("p_lease", type_=UTCDateTime),
             attempt=Run.attempt + 1,
+            fence=Run.fence + 1,
             started_at=func.coalesce(Run.started_at, now),
             updated_at=now,
             exit_code=None,
@@ -199,11 +206,14 @@ def _transition_statement(
     from_status: str,
     names: tuple[str, ...],
     with_attempt: bool,
+    with_fence: bool,
     guards: Sequence[ColumnElement[bool]] = (),
 ) -> Executable:
     conditions = [Run.id == bindparam("p_run_id", type_=Uuid), Run.status == from_status, *guards]
     if with_attempt:
         conditions.append(Run.attempt == bindparam("p_attempt", type_=Integer))
+    if with_fence:
+        conditions.append(Run.fence == bindparam("p_fence", type_=BigInteger))
     columns = Run.__table__.c
     values = {name: bindparam(f"v_{name}", type_=columns[name].type) for name in names}
     return _with_event(update(Run).where(*conditions).values(**values), dialect, from_status)
@@ -271,14 +281,16 @@ async def transition_run(
     from_: Iterable[str] | None = None,
     reason: str | None = None,
     attempt: int | None = None,
+    fence: int | None = None,
     guards: Sequence[ColumnElement[bool]] = (),
     new_attempt: int | None = None,
     **fields: Any,
 ) -> tuple[models.Run, Notice]:
     """Compare-and-set the status of a run to `to`, recording a run_events row.
 
-    `from_` narrows the allowed sources (default: every source the table allows); `attempt`
-    and `guards` add conditions to the compare-and-set. Zero rows -> InvalidTransition.
+    `from_` narrows the allowed sources (default: every source the table allows); `attempt`,
+    `fence` and `guards` add conditions to the compare-and-set. Zero rows -> InvalidTransition
+    (LeaseLost when the fence no longer matches).
     `new_attempt` rewrites the attempt counter (a drained run hands its attempt back).
     """
     if new_attempt is not None:
@@ -291,19 +303,31 @@ async def transition_run(
         for from_status in candidates:
             now = utcnow()
             values = {"status": to, "updated_at": now, **_terminal_fields(to, now), **fields}
-            shape = (_dialect(session), from_status, tuple(sorted(values)), attempt is not None)
+            shape = (
+                _dialect(session),
+                from_status,
+                tuple(sorted(values)),
+                attempt is not None,
+                fence is not None,
+            )
             if guards:  # rare (the reaper): not worth caching
                 stmt = _transition_statement(*shape, guards)
             else:
                 stmt = _cached(("transition", *shape), partial(_transition_statement, *shape))
             names = shape[2]
             params = {f"v_{name}": values[name] for name in names}
-            params.update(p_run_id=run_id, p_attempt=attempt, p_reason=reason, p_now=now)
+            params.update(
+                p_run_id=run_id, p_attempt=attempt, p_fence=fence, p_reason=reason, p_now=now
+            )
             run = await _execute_cas(session, stmt, params, from_status)
             if run is not None:
                 return run, Notice("status", str(run.id))
         # No candidate matched: explain why, or go round again if the row moved under us.
         current = await read_run(session, run_id)
+        if fence is not None and current.fence != fence:
+            raise errors.LeaseLost(
+                f"run {run_id} is on fence {current.fence}, not {fence}", status=current.status
+            )
         if current.status not in allowed or not states.is_allowed(current.status, to):
             states.check_transition(current.status, to)
             raise errors.InvalidTransition(
@@ -323,17 +347,22 @@ async def transition_run(
 
 
 async def heartbeat_run(
-    session: AsyncSession, run_id: uuid.UUID, worker_id: str, attempt: int, lease_s: float
+    session: AsyncSession, run_id: uuid.UUID, worker_id: str, fence: int, lease_s: float
 ) -> str | None:
-    """Extend the lease; returns the run's status, or None when this worker no longer holds it."""
+    """Extend the lease; returns the run's status, or None when this worker no longer holds it.
+
+    An expired lease is never renewed, even while no reaper has acted yet: once it expired,
+    the run belongs to whoever reaps it (a worker back from a long pause must not race the
+    reaper)."""
     now = utcnow()
     stmt = (
         update(Run)
         .where(
             Run.id == run_id,
             Run.worker_id == worker_id,
-            Run.attempt == attempt,
+            Run.fence == fence,
             Run.status.in_(states.ACTIVE),
+            Run.lease_expires_at >= now,
         )
         .values(lease_expires_at=now + timedelta(seconds=lease_s))
         .returning(Run.status)
@@ -353,13 +382,13 @@ async def reap_expired_leases(
     now = now or utcnow()
     rows = (
         await session.execute(
-            select(Run.id, Run.status, Run.attempt, Run.max_attempts).where(
+            select(Run.id, Run.status, Run.attempt, Run.fence, Run.max_attempts).where(
                 Run.status.in_(states.ACTIVE), Run.lease_expires_at < now
             )
         )
     ).all()
     reaped: list[tuple[models.Run, Notice]] = []
-    for run_id, status, attempt, max_attempts in rows:
+    for run_id, status, attempt, fence, max_attempts in rows:
         if status == states.CANCEL_REQUESTED:
             to, reason = states.CANCELLED, "worker_lost"
         elif attempt < max_attempts:
@@ -377,7 +406,7 @@ async def reap_expired_leases(
                     to,
                     from_=[status],
                     reason=reason,
-                    attempt=attempt,
+                    fence=fence,
                     guards=[Run.lease_expires_at < now],
                     **extra,
                 )
@@ -430,16 +459,35 @@ async def delete_run(session: AsyncSession, run_id: uuid.UUID) -> None:
     await session.flush()
 
 
-async def update_run_fields(session: AsyncSession, run_id: uuid.UUID, **fields: Any) -> None:
-    """Write non-status fields (log counters, tails, last_step, eval, result) on a run row."""
-    await session.execute(
-        update(Run).where(Run.id == run_id).values(**fields),
-        execution_options={"synchronize_session": False},
+async def update_run_fields(
+    session: AsyncSession, run_id: uuid.UUID, *, fence: int | None = None, **fields: Any
+) -> None:
+    """Write non-status fields (log counters, tails, last_step, eval, result) on a run row.
+
+    With `fence`, the write is the attempt's fencing guard: it lands only while that attempt
+    owns the run (else errors.LeaseLost), and it locks the row for the rest of the caller's
+    transaction, so every write after it in that transaction is fenced too."""
+    stmt = update(Run).where(Run.id == run_id)
+    if fence is not None:
+        stmt = stmt.where(Run.fence == fence, Run.status.in_(states.ACTIVE))
+    result = await session.execute(
+        stmt.values(**fields), execution_options={"synchronize_session": False}
     )
+    if fence is not None and getattr(result, "rowcount", 1) != 1:
+        raise errors.LeaseLost(f"run {run_id}: attempt with fence {fence} no longer owns it")
 
 
-async def merge_run_result(session: AsyncSession, run_id: uuid.UUID, **entries: Any) -> None:
-    """Merge keys into runs.result (read-modify-write: only the owning worker writes it)."""
+async def fence_attempt(session: AsyncSession, run_id: uuid.UUID, fence: int) -> None:
+    """The first statement of every transaction that writes for an attempt (see above)."""
+    await update_run_fields(session, run_id, fence=fence, updated_at=utcnow())
+
+
+async def merge_run_result(
+    session: AsyncSession, run_id: uuid.UUID, *, fence: int | None = None, **entries: Any
+) -> None:
+    """Merge keys into runs.result (read-modify-write: only the owning attempt writes it)."""
+    if fence is not None:
+        await fence_attempt(session, run_id, fence)  # lock first, then read
     current = (await session.execute(select(Run.result).where(Run.id == run_id))).scalar()
     merged = dict(current or {})
     merged.update(entries)

@@ -26,6 +26,8 @@ EXIT_FAILED = 1
 EXIT_INVALID = 2
 EXIT_NO_STACK = 3
 EXIT_STOPPED = 75
+# Set by the worker (runs/materialize.child_env): the JAX compilation cache directory.
+JAX_CACHE_ENV = "TUNIX_RT_JAX_CACHE_DIR"
 USAGE = "usage: python -m tunix_rt.training SPEC.json | --probe"
 
 
@@ -42,7 +44,7 @@ def _events_for_invalid_spec(path: Path) -> EventChannel | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     if not run_dir.is_absolute():
-        return None
+        run_dir = path.parent / run_dir
     try:
         return EventChannel(run_dir)
     except OSError:
@@ -111,7 +113,7 @@ def run_real(spec: spec_lib.Spec, events: EventChannel, stop: StopSignal) -> int
         ),
         seed=hp.seed,
     )
-    sft.configure_jax(spec.jax_cache_dir)
+    sft.configure_jax(spec.jax_cache_dir or os.environ.get(JAX_CACHE_ENV) or None)
     context = max(plan.seq_length, prompt_length + spec.evaluation.max_new_tokens + 1)
     built = presets.build_model(spec, int(processor.GetPieceSize()), context)
     print(

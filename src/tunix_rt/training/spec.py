@@ -165,4 +165,7 @@ def load_spec(path: Path) -> Spec:
         raise SpecError(f"spec file not found: {path}") from exc
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SpecError(f"spec file {path} is not valid JSON: {exc}") from exc
+    if isinstance(data, dict) and isinstance(data.get("run_dir"), str):
+        # A relative run_dir (the worker writes ".") is relative to the spec's own directory.
+        data["run_dir"] = str((path.parent / data["run_dir"]).absolute())
     return parse_spec(data)

@@ -5,52 +5,54 @@ Stop reasons and the status each ends in:
   still ends completed/failed: the table allows it from cancel_requested);
 - "cancel" (heartbeat saw cancel_requested) -> cancelled;  "timeout" -> timeout;
 - "drain" (the worker is shutting down) -> pending, the attempt not counted;
-- "lease_lost" (the reaper took the run away) -> the row is not touched: it is not ours.
+- "artifact_store_error" (a write to the run's directory failed: a full disk) -> failed at
+  once with that reason, no retry (another attempt would hit the same disk);
+- "lease_lost" (a write or a heartbeat was refused, or the lease could not be renewed before
+  its renew deadline) -> the child is killed at once and the row is not touched: it is not
+  ours. The reaper hands the run to a new attempt, which starts from the last committed
+  checkpoint.
+
+Ordering: the heartbeat keeps the lease until the very end; the final status is written only
+after every log line of the attempt is stored, so a reader that sees the terminal status (and
+the SSE `end` event) has seen every line.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import os
 import signal
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from tunix_rt import errors
-from tunix_rt.db import engine as db_engine
 from tunix_rt.db import models
 from tunix_rt.runs import artifacts, materialize, queue, states
 from tunix_rt.runs.logs import LogWriter
-from tunix_rt.runs.notify import Hub, Notice
-from tunix_rt.settings import Settings
+from tunix_rt.runs.notify import Notice
 from tunix_rt.worker import process
+from tunix_rt.worker.context import WorkerContext
 from tunix_rt.worker.events import EventHandler
 from tunix_rt.worker.heartbeat import Heartbeat
 
+__all__ = ["RunAttempt", "WorkerContext", "describe_failure"]
+
 PIPE_DRAIN_S = 5.0
-FINISH_RETRY_FOR_S = 120.0
 FINISH_RETRY_DELAY_S = 1.0
 STDERR_LINES_IN_ERROR = 10
 # Raw streams the worker tails; logs/output.log (written by the LogWriter) keeps them both.
 STDOUT_PATH = "logs/stdout.log"
 STDERR_PATH = "logs/stderr.log"
+OUTPUT_LOG_PATH = "logs/output.log"
+STORE_ERROR = "artifact_store_error"
+# Below this many free bytes on the artifact volume, a failed child is blamed on the disk.
+DISK_FULL_BYTES = 64 * 1024
+NO_SPACE = os.strerror(errno.ENOSPC)
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class WorkerContext:
-    settings: Settings
-    sessions: async_sessionmaker[AsyncSession]
-    hub: Hub | None
-    # Claims and status transitions are single statements on PostgreSQL: autocommit there.
-    statement_sessions: async_sessionmaker[AsyncSession] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.statement_sessions = db_engine.create_statement_session_factory(self.sessions)
 
 
 class RunAttempt:
@@ -59,63 +61,127 @@ class RunAttempt:
         self.run = run
         self.run_id = run.id
         self.attempt = run.attempt
+        self.fence = run.fence
         self.worker_id = worker_id
         self.stop_reason: str | None = None
+        self.store_error: str | None = None
         self._stop = asyncio.Event()
+        self.run_dir = materialize.run_dir_of(ctx.settings, run.id)
+        self.attempt_rel = artifacts.attempt_dir_of(run.fence)
+        self.attempt_dir = self.run_dir / self.attempt_rel
+        self.heartbeat = Heartbeat(ctx, run.id, worker_id, run.fence, self.request_stop)
 
     def request_stop(self, reason: str) -> None:
-        """Ask the attempt to end its child; the first reason wins."""
-        if self.stop_reason is None:
+        """Ask the attempt to end its child; the first reason wins, except that losing the
+        lease overrides everything (the row is no longer ours to write)."""
+        if self.stop_reason is None or reason == "lease_lost":
             self.stop_reason = reason
         self._stop.set()
 
+    @property
+    def lease_lost(self) -> bool:
+        return self.stop_reason == "lease_lost"
+
+    def _fenced(self) -> None:
+        """A write for this attempt was refused: count it and stop the child now."""
+        self.ctx.fenced_writes += 1
+        self.request_stop("lease_lost")
+
+    def _store_failed(self, exc: OSError) -> None:
+        if self.store_error is None:
+            self.store_error = f"{STORE_ERROR}: {exc.strerror or exc}"
+        self.request_stop(STORE_ERROR)
+
     async def execute(self) -> None:
+        self.heartbeat.start()
+        try:
+            await self._execute()
+        except Exception as exc:
+            # Whatever broke, the run must not stay `running` until its lease runs out and
+            # then be retried: fail it (fenced: only while it is still ours).
+            log.exception("run %s: attempt crashed", self.run_id)
+            if not self.lease_lost:
+                await self._finish(
+                    states.FAILED, reason="worker_error", error=f"worker error: {exc!r}"
+                )
+        finally:
+            await self.heartbeat.stop()
+
+    async def _execute(self) -> None:
         settings = self.ctx.settings
-        run_dir = materialize.run_dir_of(settings, self.run_id)
         try:
             async with self.ctx.sessions() as session:
                 spec_path = await materialize.materialize_run(session, self.run, settings)
-        except (errors.TunixRtError, OSError) as exc:
-            message = getattr(exc, "message", None) or str(exc)
+        except OSError as exc:
+            self._store_failed(exc)
+            await self._finish(states.FAILED, reason=STORE_ERROR, error=self.store_error)
+            return
+        except errors.TunixRtError as exc:
             await self._finish(
-                states.FAILED, reason="materialize", error=f"cannot start: {message}"
+                states.FAILED, reason="materialize", error=f"cannot start: {exc.message}"
             )
             return
         writer = LogWriter(
             self.ctx.sessions,
             self.ctx.hub,
             self.run_id,
-            run_dir / "logs" / "output.log",
+            self.attempt_dir / OUTPUT_LOG_PATH,
             cap_bytes=settings.log_db_cap_bytes,
             flush_lines=settings.log_flush_lines,
             flush_ms=settings.log_flush_interval_ms,
             tail_lines=settings.log_tail_lines,
+            fence=self.fence,
+            file_cap_bytes=settings.log_file_cap_bytes,
+            on_lease_lost=self._fenced,
+            on_store_error=self._store_failed,
         )
         await writer.open()
-        handler = EventHandler(self.ctx.sessions, self.ctx.hub, self.run_id, run_dir)
-        heartbeat = Heartbeat(
-            self.ctx, self.run_id, self.worker_id, self.attempt, self.request_stop
+        handler = EventHandler(
+            self.ctx.sessions,
+            self.ctx.hub,
+            self.run_id,
+            self.run_dir,
+            fence=self.fence,
+            attempt_rel=self.attempt_rel,
+            on_lease_lost=self._fenced,
         )
-        heartbeat.start()
-        exit_code: int | None = None
+        argv = [*settings.worker_command, str(spec_path)]
         try:
-            argv = [*settings.worker_command, str(spec_path)]
-            try:
-                child = await process.spawn_child(
-                    argv, run_dir, {}, run_dir / STDOUT_PATH, run_dir / STDERR_PATH
-                )
-            except OSError as exc:
-                writer.feed("stderr", f"cannot start {argv[0]}: {exc}\n".encode())
-                await writer.close()
+            child = await process.spawn_child(
+                argv,
+                self.attempt_dir,
+                materialize.child_env(settings),
+                self.attempt_dir / STDOUT_PATH,
+                self.attempt_dir / STDERR_PATH,
+            )
+        except OSError as exc:
+            writer.feed("stderr", f"cannot start {argv[0]}: {exc}\n".encode())
+            await writer.close(self.heartbeat.still_owned)
+            if not self.lease_lost:
                 await self._finish(states.FAILED, reason="spawn", error=f"cannot start: {exc}")
-                return
-            exit_code, stopped_first = await self._supervise(child, writer, handler)
-        finally:
-            await heartbeat.stop()
-        await writer.close()
-        for raw in (STDOUT_PATH, STDERR_PATH):  # output.log holds both streams now
-            (run_dir / raw).unlink(missing_ok=True)
-        await self._register_outputs(run_dir)
+            return
+        exit_code, stopped_first = await self._supervise(child, writer, handler)
+        stored = await writer.close(self.heartbeat.still_owned)
+        if self.lease_lost or not stored:
+            log.warning(
+                "run %s: attempt %s lost the run (%s); leaving the row to its new owner",
+                self.run_id,
+                self.fence,
+                "fenced" if self.lease_lost else "logs not stored before the renew deadline",
+            )
+            return
+        if writer.store_error is None:
+            for raw in (STDOUT_PATH, STDERR_PATH):  # output.log holds both streams now
+                (self.attempt_dir / raw).unlink(missing_ok=True)
+        if not await self._register_outputs():
+            return
+        if (
+            not stopped_first
+            and exit_code != 0
+            and self.store_error is None
+            and _disk_full(self.attempt_dir, handler.last_error, writer.stderr_tail)
+        ):
+            self.store_error = f"{STORE_ERROR}: {NO_SPACE}"
         await self._conclude(exit_code, stopped_first, writer, handler)
 
     async def _supervise(
@@ -124,7 +190,7 @@ class RunAttempt:
         """Stream the child until it exits or a stop is requested; returns (exit code,
         whether our stop came before the child's own exit)."""
         exited = asyncio.Event()
-        run_dir = materialize.run_dir_of(self.ctx.settings, self.run_id)
+        run_dir = self.attempt_dir
         interval = self.ctx.settings.log_flush_interval_ms / 1000
         pumps = [
             asyncio.create_task(
@@ -157,7 +223,9 @@ class RunAttempt:
             if not done:
                 self.request_stop("timeout")
             log.info("run %s: stopping child (%s)", self.run_id, self.stop_reason)
-            await process.terminate_child(child, self.ctx.settings.cancel_grace_s)
+            # A child that lost its run gets no grace: its checkpoints would not count.
+            grace = 0.0 if self.lease_lost else self.ctx.settings.cancel_grace_s
+            await process.terminate_child(child, grace)
         stopper.cancel()
         exit_code = await waiter
         # Leftover grandchildren may still hold the events pipe open: end the whole group.
@@ -174,22 +242,38 @@ class RunAttempt:
                 await task
         return exit_code, stopped_first
 
-    async def _register_outputs(self, run_dir: Any) -> None:
-        try:
-            async with self.ctx.sessions() as session:
-                await artifacts.register_run_outputs(session, self.run_id, run_dir)
-                await session.commit()
-        except Exception as exc:
-            log.warning("run %s: registering artifacts failed: %s", self.run_id, exc)
+    async def _register_outputs(self) -> bool:
+        """Register the attempt's files (fenced); False when the attempt lost the run."""
+        while True:
+            try:
+                async with self.ctx.sessions() as session:
+                    await queue.fence_attempt(session, self.run_id, self.fence)
+                    await artifacts.register_run_outputs(
+                        session, self.run_id, self.run_dir, self.attempt_rel
+                    )
+                    await session.commit()
+                return True
+            except errors.LeaseLost:
+                self._fenced()
+                return False
+            except OSError as exc:  # reading the attempt directory failed
+                log.warning("run %s: registering artifacts failed: %s", self.run_id, exc)
+                return True
+            except Exception as exc:
+                if not self.heartbeat.still_owned():
+                    return False
+                log.warning("run %s: registering artifacts failed, retrying: %s", self.run_id, exc)
+                await asyncio.sleep(FINISH_RETRY_DELAY_S)
 
     async def _conclude(
         self, exit_code: int, stopped_first: bool, writer: LogWriter, handler: EventHandler
     ) -> None:
         reason = self.stop_reason if stopped_first else None
-        if reason == "lease_lost":
-            log.warning("run %s: lease lost; leaving the row to its new owner", self.run_id)
-            return
-        if reason == "drain":
+        if self.store_error is not None and reason not in ("cancel", "drain"):
+            await self._finish(
+                states.FAILED, reason=STORE_ERROR, exit_code=exit_code, error=self.store_error
+            )
+        elif reason == "drain":
             await self._finish(
                 states.PENDING, reason="worker_drain", attempt_delta=-1, exit_code=exit_code
             )
@@ -213,18 +297,20 @@ class RunAttempt:
             )
 
     async def _finish(self, to: str, *, reason: str, attempt_delta: int = 0, **fields: Any) -> None:
-        """Write the final status, retrying through a database outage. A cancel that raced
-        a timeout or a drain turns the end into `cancelled`."""
+        """Write the final status (fenced), retrying through a database outage while the
+        lease can still be ours. A cancel that raced a timeout or a drain turns the end
+        into `cancelled`."""
         if "error" in fields and fields["error"] is not None:
             fields["error"] = queue.truncate_error(fields["error"])
         if attempt_delta:
             fields["new_attempt"] = self.attempt + attempt_delta
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + FINISH_RETRY_FOR_S
         while True:
             try:
                 notice = await self._transition(to, reason, fields)
                 break
+            except errors.LeaseLost as exc:
+                log.warning("run %s: final transition to %s fenced off: %s", self.run_id, to, exc)
+                return
             except errors.InvalidTransition as exc:
                 if exc.details.get("status") == states.CANCEL_REQUESTED and to in (
                     states.TIMEOUT,
@@ -236,7 +322,7 @@ class RunAttempt:
                 log.warning("run %s: final transition to %s refused: %s", self.run_id, to, exc)
                 return
             except Exception as exc:
-                if loop.time() > deadline:
+                if not self.heartbeat.still_owned():
                     log.error("run %s: cannot record the end (%s): %s", self.run_id, to, exc)
                     return
                 await asyncio.sleep(FINISH_RETRY_DELAY_S)
@@ -251,7 +337,7 @@ class RunAttempt:
                 to,
                 from_=states.ACTIVE,
                 reason=reason,
-                attempt=self.attempt,
+                fence=self.fence,
                 **fields,
             )
             await session.commit()
@@ -271,3 +357,14 @@ def describe_failure(exit_code: int, message: str | None, stderr_tail: list[str]
         head += f": {message}"
     tail = "\n".join(stderr_tail[-STDERR_LINES_IN_ERROR:])
     return f"{head}\n{tail}" if tail else head
+
+
+def _disk_full(directory: Path, message: str | None, stderr_tail: list[str]) -> bool:
+    """Did a failed child fail because the artifact volume is full?"""
+    if any(NO_SPACE in text for text in [message or "", *stderr_tail]):
+        return True
+    try:
+        stat = os.statvfs(directory)
+    except OSError:
+        return False
+    return stat.f_bavail * stat.f_frsize < DISK_FULL_BYTES

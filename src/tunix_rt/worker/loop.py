@@ -17,7 +17,8 @@ import uuid
 
 from tunix_rt.runs import queue
 from tunix_rt.runs.notify import Subscription
-from tunix_rt.worker.attempt import RunAttempt, WorkerContext
+from tunix_rt.worker.attempt import RunAttempt
+from tunix_rt.worker.context import WorkerContext
 
 WAKE_KINDS = frozenset({"enqueued", "reconnected"})
 ERROR_BACKOFF_S = 1.0

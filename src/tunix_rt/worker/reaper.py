@@ -11,7 +11,7 @@ import contextlib
 import logging
 
 from tunix_rt.runs import queue
-from tunix_rt.worker.attempt import WorkerContext
+from tunix_rt.worker.context import WorkerContext
 
 log = logging.getLogger(__name__)
 
