@@ -170,7 +170,7 @@ async def test_cancel_mid_training_ends_cancelled_with_a_final_checkpoint(
     last = max(await loss_steps(client, run_id))
     assert 10 <= last < 2000
     # The final checkpoint is the step the child stopped at, not a periodic one.
-    assert (settings.artifacts / run_id / "checkpoints" / str(last)).is_dir()
+    assert (settings.artifacts / run_id / "attempts" / "1" / "checkpoints" / str(last)).is_dir()
 
 
 async def test_killed_worker_run_resumes_from_checkpoint_on_another_worker(
@@ -198,4 +198,7 @@ async def test_killed_worker_run_resumes_from_checkpoint_on_another_worker(
     assert resumed, "the second attempt did not resume from a checkpoint"
     step = int(resumed[-1].rsplit(" ", 1)[1])
     assert step >= 20
-    assert (settings.artifacts / run_id / "eval.json").is_file()
+    # Attempt 2 wrote in its own directory, from the checkpoint handed over to it.
+    assert (settings.artifacts / run_id / "attempts" / "2" / "eval.json").is_file()
+    handed = settings.artifacts / run_id / "attempts" / "2" / "checkpoints" / str(step)
+    assert handed.is_dir()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from tunix_rt.training.batches import PAD_ID, BatchPlan, iter_batches
@@ -59,6 +60,10 @@ def build_optimizer(spec: Spec, total_steps: int) -> Any:
     return optax.inject_hyperparams(optax.adamw)(
         learning_rate=schedule, weight_decay=hp.weight_decay
     )
+
+
+def is_checkpoint_step(step: int, last_saved: int | None, *, every: int) -> bool:
+    return step % every == 0
 
 
 def committed_steps(spec: Spec) -> list[int]:
@@ -210,7 +215,10 @@ def run_training(
         max_steps=plan.total_steps,
         checkpoint_root_directory=str(spec.checkpoints_dir),
         checkpointing_options=ocp.CheckpointManagerOptions(
-            save_interval_steps=hp.save_every_steps,
+            # Every save_every_steps and nothing else: Orbax's default policy also saves the
+            # first step, a useless checkpoint that takes one of the kept slots. The final
+            # step is still saved (train() forces it).
+            should_save_fn=partial(is_checkpoint_step, every=hp.save_every_steps),
             max_to_keep=hp.keep_checkpoints,
             # Synchronous saves: a checkpoint event is only sent once the step is committed.
             enable_async_checkpointing=False,
