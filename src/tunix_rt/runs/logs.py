@@ -364,9 +364,29 @@ class LogWriter:
     async def close(self, keep_trying: Callable[[], bool] | None = None) -> bool:
         """Flush everything, retrying through a database outage while `keep_trying()` (the
         attempt still owns the run; default: for CLOSE_RETRY_FOR_S); stop the flusher.
-        Returns True when every line is stored."""
+        Returns True when every line is stored.
+
+        A database call that hangs (a connection killed mid-COPY waits for its deadline) is
+        not cancelled but no longer waited for once `keep_trying()` turns False: the caller
+        must never hang on a dead connection."""
         self.end_stream("stdout")
         self.end_stream("stderr")
+        if keep_trying is None:
+            deadline = asyncio.get_running_loop().time() + CLOSE_RETRY_FOR_S
+
+            def keep_trying() -> bool:
+                return asyncio.get_running_loop().time() < deadline
+
+        drain = asyncio.create_task(self._drain(keep_trying), name=f"log-close-{self.run_id}")
+        while True:
+            done, _ = await asyncio.wait({drain}, timeout=RETRY_DELAY_S)
+            if done:
+                return drain.result()
+            if not keep_trying():
+                log.error("run %s: a log flush is hanging; giving up on it", self.run_id)
+                return False
+
+    async def _drain(self, keep_trying: Callable[[], bool]) -> bool:
         if self._flusher is not None:
             # Never cancel a flush mid-statement (a cancelled aiosqlite call can leave its
             # connection holding the write lock): ask the flusher to finish its pass.
@@ -375,12 +395,6 @@ class LogWriter:
             with contextlib.suppress(Exception):
                 await self._flusher
             self._flusher = None
-        if keep_trying is None:
-            deadline = asyncio.get_running_loop().time() + CLOSE_RETRY_FOR_S
-
-            def keep_trying() -> bool:
-                return asyncio.get_running_loop().time() < deadline
-
         stored = False
         while True:
             try:

@@ -232,8 +232,14 @@ class RunAttempt:
         process.signal_group(child.pgid, signal.SIGKILL)
         exited.set()
         # The tails read the files to their end (no line may be lost, however far behind the
-        # database is); only the events pipe gets a deadline.
-        await asyncio.wait(pumps[:2])
+        # database is) for as long as the run is ours; only the events pipe gets a deadline.
+        tails = set(pumps[:2])
+        while tails:
+            _, tails = await asyncio.wait(tails, timeout=FINISH_RETRY_DELAY_S)
+            if tails and not self.heartbeat.still_owned():
+                for task in tails:
+                    task.cancel()  # file reads, not database calls: safe to cancel
+                break
         _, hanging = await asyncio.wait(pumps[2:], timeout=PIPE_DRAIN_S)
         for task in hanging:
             task.cancel()

@@ -1,8 +1,10 @@
 """Apply the child's structured events (metric, phase, checkpoint, eval, dry_run, error).
 
-Each event is applied in its own short transaction. A database hiccup is retried a few times;
-an event that still fails is logged and skipped (metrics are also in metrics.jsonl, and the
-final registration re-reads the run directory).
+Each event is applied in its own short transaction, fenced: its first statement is the
+attempt's guard (queue.fence_attempt), so an attempt that no longer owns the run writes
+nothing; a refused event calls `on_lease_lost` and is not retried. A database hiccup is
+retried a few times; an event that still fails is logged and skipped (metrics are also in
+metrics.jsonl, and the final registration re-reads the attempt directory).
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ import logging
 import math
 import re
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tunix_rt import errors
 from tunix_rt.db import models
 from tunix_rt.db.types import utcnow
 from tunix_rt.runs import artifacts, notify, queue
@@ -53,11 +57,19 @@ class EventHandler:
         hub: Hub | None,
         run_id: uuid.UUID,
         run_dir: Path,
+        *,
+        fence: int,
+        attempt_rel: str = "",
+        on_lease_lost: Callable[[], None] | None = None,
     ) -> None:
         self._sessions = sessions
         self._hub = hub
         self.run_id = run_id
-        self.run_dir = run_dir
+        self.run_dir = run_dir  # the run's directory; this attempt writes under attempt_rel
+        self.fence = fence
+        self.attempt_rel = attempt_rel
+        self._on_lease_lost = on_lease_lost
+        self.lease_lost = False
         self.last_error: str | None = None
         self.phase: str | None = None
 
@@ -74,8 +86,16 @@ class EventHandler:
             self.last_error = str(event.get("message", ""))[:2000]
             return
         for attempt in range(APPLY_RETRIES):
+            if self.lease_lost:
+                return
             try:
                 await self._apply(str(kind), event)
+                return
+            except errors.LeaseLost:
+                self.lease_lost = True
+                log.warning("run %s: %s event refused: attempt fenced off", self.run_id, kind)
+                if self._on_lease_lost is not None:
+                    self._on_lease_lost()
                 return
             except Exception as exc:
                 if attempt == APPLY_RETRIES - 1:
@@ -85,6 +105,7 @@ class EventHandler:
 
     async def _apply(self, kind: str, event: dict[str, Any]) -> None:
         async with self._sessions() as session:
+            await queue.fence_attempt(session, self.run_id, self.fence)
             notice_kind = await self._write(session, kind, event)
             if notice_kind is None:
                 return
@@ -107,21 +128,31 @@ class EventHandler:
             await queue.merge_run_result(session, self.run_id, **entries)
             return "status"
         if kind == "checkpoint":
-            rel = str(event.get("path") or f"checkpoints/{event.get('step')}")
-            await artifacts.register_artifact(session, self.run_id, self.run_dir, rel)
+            await self._register(
+                session, str(event.get("path") or f"checkpoints/{event.get('step')}")
+            )
             return "artifact"
         if kind == "eval":
             summary = event.get("summary")
             if isinstance(summary, dict):
                 await queue.update_run_fields(session, self.run_id, eval=summary)
-            await artifacts.register_artifact(session, self.run_id, self.run_dir, "eval.json")
+            await self._register(session, "eval.json")
             await self._store_eval_traces(session)
             return "artifact"
         if kind == "dry_run":
             await queue.merge_run_result(session, self.run_id, dry_run=event.get("report"))
-            await artifacts.register_artifact(session, self.run_id, self.run_dir, "dry_run.json")
+            await self._register(session, "dry_run.json")
             return "artifact"
         return None
+
+    @property
+    def attempt_dir(self) -> Path:
+        return self.run_dir / self.attempt_rel
+
+    async def _register(self, session: AsyncSession, name: str) -> None:
+        """A file the child wrote (its path is relative to the attempt directory)."""
+        relpath = f"{self.attempt_rel}/{name}" if self.attempt_rel else name
+        await artifacts.register_artifact(session, self.run_id, self.run_dir, relpath, name=name)
 
     async def _write_metric(self, session: AsyncSession, event: dict[str, Any]) -> str | None:
         step = event.get("step")
@@ -155,7 +186,7 @@ class EventHandler:
         """Each eval.json example becomes a stored trace, a model output: meta.source =
         run:<id>, meta.run_id, and the task of the held-out example (read from the reference
         trace when eval.json does not carry it)."""
-        path = self.run_dir / "eval.json"
+        path = self.attempt_dir / "eval.json"
         try:
             data = json.loads(await asyncio.to_thread(path.read_text, encoding="utf-8"))
         except (OSError, ValueError) as exc:
