@@ -25,8 +25,9 @@ import errno
 import logging
 import os
 import signal
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tunix_rt import errors
 from tunix_rt.db import models
@@ -51,6 +52,8 @@ STORE_ERROR = "artifact_store_error"
 # Below this many free bytes on the artifact volume, a failed child is blamed on the disk.
 DISK_FULL_BYTES = 64 * 1024
 NO_SPACE = os.strerror(errno.ENOSPC)
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +113,7 @@ class RunAttempt:
     async def _execute(self) -> None:
         settings = self.ctx.settings
         try:
-            async with self.ctx.sessions() as session:
-                spec_path = await materialize.materialize_run(session, self.run, settings)
+            spec_path = await self._while_owned(self._materialize)
         except OSError as exc:
             self._store_failed(exc)
             await self._finish(states.FAILED, reason=STORE_ERROR, error=self.store_error)
@@ -135,7 +137,7 @@ class RunAttempt:
             on_lease_lost=self._fenced,
             on_store_error=self._store_failed,
         )
-        await writer.open()
+        await self._while_owned(writer.open)
         handler = EventHandler(
             self.ctx.sessions,
             self.ctx.hub,
@@ -247,6 +249,27 @@ class RunAttempt:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         return exit_code, stopped_first
+
+    async def _materialize(self) -> Path:
+        async with self.ctx.sessions() as session:
+            return await materialize.materialize_run(session, self.run, self.ctx.settings)
+
+    async def _while_owned(self, step: Callable[[], Awaitable[T]]) -> T:
+        """Run a database step, retrying a transient failure (a killed connection, a
+        deadline) while the lease can still be ours; domain and file errors pass through."""
+        while True:
+            try:
+                return await step()
+            except errors.Unavailable as exc:
+                failure: Exception = exc
+            except (errors.TunixRtError, OSError):
+                raise
+            except Exception as exc:
+                failure = exc
+            if not self.heartbeat.still_owned():
+                raise failure
+            log.warning("run %s: %s failed, retrying: %s", self.run_id, step.__name__, failure)
+            await asyncio.sleep(FINISH_RETRY_DELAY_S)
 
     async def _register_outputs(self) -> bool:
         """Register the attempt's files (fenced); False when the attempt lost the run."""
