@@ -6,7 +6,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 WEB_DIST := src/tunix_rt/web/dist
 WEB_STAMP := $(WEB_DIST)/index.html
-WEB_SOURCES := $(shell find web/src web/index.html web/package.json web/package-lock.json web/vite.config.ts web/tsconfig.json -type f 2>/dev/null)
+WEB_SCHEMA := web/openapi.json
+WEB_API_TYPES := web/src/api/schema.d.ts
+WEB_SOURCES := $(filter-out $(WEB_API_TYPES),$(shell find web/src web/index.html web/package.json web/package-lock.json web/vite.config.ts web/tsconfig.json -type f 2>/dev/null))
+# The server code the OpenAPI schema comes from (routes and the schema modules they use).
+WEB_SERVER_SOURCES := $(shell find src/tunix_rt -name '*.py' -not -path '*/web/*' 2>/dev/null)
 CHROMIUM ?= /usr/bin/chromium
 PYTEST_ARGS ?=
 
@@ -23,8 +27,12 @@ install: $(STAMP)
 web/node_modules/.package-lock.json: web/package.json web/package-lock.json
 	cd web && npm ci --no-audit --no-fund --loglevel=error
 
-$(WEB_STAMP): web/node_modules/.package-lock.json $(WEB_SOURCES)
-	cd web && npm run build
+# The UI's API types are generated from the server's OpenAPI schema on every build (both
+# git-ignored): a server change that the UI's code does not follow fails tsc, so `make web`
+# and `make test` fail instead of the browser.
+$(WEB_STAMP): web/node_modules/.package-lock.json $(STAMP) $(WEB_SOURCES) $(WEB_SERVER_SOURCES)
+	$(BIN)/python -m tunix_rt.api.openapi_dump $(WEB_SCHEMA)
+	cd web && npm run gen:api && npm run build
 
 web: $(WEB_STAMP)
 

@@ -1,6 +1,10 @@
-// fetch wrapper: JSON in and out, the token header, and one error type for every failure.
+// fetch wrapper: JSON in and out, the token and CSRF headers, and one error type for every
+// failure. The token goes in the Authorization header, never in a fetched URL.
 import { readToken } from './token';
 import type { FieldError } from './types';
+
+export const CSRF_HEADER = 'X-Requested-With';
+export const CSRF_VALUE = 'tunix-rt';
 
 /** Fired on window after every request: detail is true when the server answered. */
 export const CONNECTIVITY_EVENT = 'tunix-rt:connectivity';
@@ -48,7 +52,9 @@ export async function request<T>(
   path: string,
   options: { query?: Query; body?: unknown; signal?: AbortSignal } = {},
 ): Promise<T> {
-  const headers: Record<string, string> = { Accept: 'application/json' };
+  // X-Requested-With: a page on another origin cannot send it without a CORS preflight the
+  // server never grants, so the server takes it as proof that a cookie-borne write is ours.
+  const headers: Record<string, string> = { Accept: 'application/json', [CSRF_HEADER]: CSRF_VALUE };
   const token = readToken();
   if (token) headers.Authorization = `Bearer ${token}`;
   if (options.body !== undefined) headers['Content-Type'] = 'application/json';

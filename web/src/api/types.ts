@@ -1,115 +1,33 @@
-// Hand-written types matching docs/api.md (the server's OpenAPI schema is the contract).
+// API types. Everything the server's OpenAPI schema describes is an alias into schema.d.ts,
+// which the build generates from that schema (`make web`: python -m tunix_rt.api.openapi_dump,
+// then openapi-typescript), so a server change that breaks this UI fails `tsc`.
+// Hand-written here: only what the schema cannot describe (error bodies, SSE payloads, the
+// stored eval and dry-run reports) and constants.
+import type { components } from './schema';
 
+type Schemas = components['schemas'];
+
+export type Pagination = Schemas['Pagination'];
 export interface Page<T> {
   data: T[];
-  pagination: { limit: number; offset: number; next_offset: number | null };
+  pagination: Pagination;
 }
 
-export interface FieldError {
-  field: string;
-  message: string;
-  type?: string;
-  index?: number;
-}
+export type TraceStep = Schemas['TraceStep'];
+export type TracePayload = Schemas['TracePayload'];
+export type Score = Schemas['Score'];
+export type TraceSummary = Schemas['TraceSummary'];
+export type Trace = Schemas['Trace'];
+export type StepDiff = Schemas['StepDiff'];
+export type TraceComparison = Schemas['TraceComparison'];
 
-export interface TraceStep {
-  i: number;
-  type: string;
-  content: string;
-}
+export type Task = Schemas['GenerateRequest']['task'];
+export const TASKS: readonly Task[] = ['high_card_duel', 'addition', 'multiplication'];
 
-export interface TracePayload {
-  trace_version: string;
-  prompt: string;
-  final_answer: string;
-  steps: TraceStep[];
-  meta: Record<string, unknown>;
-}
-
-export interface Score {
-  id: string;
-  trace_id: string;
-  criteria: string;
-  score: number;
-  details: Record<string, unknown>;
-  created_at: string;
-}
-
-export interface TraceSummary {
-  id: string;
-  created_at: string;
-  trace_version: string;
-  source: string | null;
-  task: string | null;
-  step_count: number;
-  prompt_preview: string;
-  final_answer_preview: string;
-  score: number | null;
-}
-
-export interface Trace {
-  id: string;
-  created_at: string;
-  trace_version: string;
-  payload: TracePayload;
-  scores: Score[];
-}
-
-export interface StepDiff {
-  index: number;
-  base: TraceStep | null;
-  other: TraceStep | null;
-  same: boolean;
-}
-
-export interface TraceComparison {
-  base: Trace;
-  other: Trace;
-  diff: {
-    first_divergent_step: number | null;
-    steps_compared: number;
-    final_answer_differs: boolean;
-    steps: StepDiff[];
-  };
-}
-
-export const TASKS = ['high_card_duel', 'addition', 'multiplication'] as const;
-export type Task = (typeof TASKS)[number];
-
-export interface DatasetFilters {
-  source?: string | null;
-  task?: string | null;
-  min_score?: number | null;
-  criteria?: string | null;
-  created_after?: string | null;
-  created_before?: string | null;
-}
-
-export interface DatasetBuildRequest {
-  dataset_name?: string;
-  dataset_version?: string;
-  filters: DatasetFilters;
-  limit?: number | null;
-  selection_strategy: 'latest' | 'random' | 'top_score';
-  seed?: number | null;
-  holdout_fraction?: number | null;
-}
-
-export interface Manifest {
-  dataset_key: string;
-  name: string;
-  version: string;
-  filters: DatasetFilters;
-  selection_strategy: string;
-  seed: number | null;
-  limit: number | null;
-  holdout_fraction: number;
-  trace_count: number;
-  train_count: number;
-  holdout_count: number;
-  content_hash: string;
-  created_at: string;
-}
+export type DatasetFilters = Schemas['DatasetFilters'];
+export type DatasetBuildRequest = Schemas['BuildRequest'];
+export type DatasetPreviewRequest = Schemas['PreviewRequest'];
+export type Manifest = Schemas['Manifest'];
 
 export const RUN_STATUSES = [
   'pending',
@@ -123,74 +41,24 @@ export const RUN_STATUSES = [
 export type RunStatus = (typeof RUN_STATUSES)[number];
 export const ACTIVE_STATUSES: readonly string[] = ['pending', 'running', 'cancel_requested'];
 
-export interface EvalSummary {
-  exact_match: number | null;
-  format_ok: number | null;
-  n: number | null;
-  [key: string]: unknown;
+export type EvalSummary = Schemas['EvalSummaryOut'];
+export type RunRequest = Schemas['RunRequest'];
+export type RunRow = Schemas['RunRowOut'];
+export type Run = Schemas['RunOut'];
+export type RunEvent = Schemas['RunEventOut'];
+export type MetricPoint = Schemas['MetricPoint'];
+export type Artifact = Schemas['ArtifactOut'];
+export type Health = Schemas['Health'];
+
+/** One entry of a 4xx body's `errors` (the server's error handler, not in the schema). */
+export interface FieldError {
+  field: string;
+  message: string;
+  type?: string;
+  index?: number;
 }
 
-export interface RunRequest {
-  dataset_key: string;
-  model_id?: string;
-  model_path?: string | null;
-  dry_run?: boolean;
-  learning_rate?: number | null;
-  num_epochs?: number | null;
-  max_steps?: number | null;
-  batch_size?: number | null;
-  max_seq_length?: number | null;
-  seed?: number | null;
-  save_every_steps?: number | null;
-  [key: string]: unknown;
-}
-
-export interface RunRow {
-  run_id: string;
-  status: string;
-  mode: string;
-  dataset_key: string;
-  model_id: string;
-  dry_run: boolean;
-  priority: number;
-  attempt: number;
-  max_attempts: number;
-  worker_id: string | null;
-  created_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-  duration_s: number | null;
-  exit_code: number | null;
-  error: string | null;
-  last_step: number | null;
-  max_steps: number | null;
-  log_lines: number;
-  log_dropped_lines: number;
-  eval: EvalSummary | null;
-  retry_of: string | null;
-}
-
-export interface Run extends RunRow {
-  request: Record<string, unknown>;
-  stdout_tail: string;
-  stderr_tail: string;
-}
-
-export interface RunEvent {
-  from_status: string | null;
-  to_status: string;
-  reason: string | null;
-  attempt: number;
-  worker_id: string | null;
-  created_at: string;
-}
-
-export interface MetricPoint {
-  name: string;
-  step: number;
-  value: number;
-}
-
+/** GET /api/tunix/runs/{id}/eval returns the stored eval.json. */
 export interface EvalExample {
   id: string;
   trace_id?: string;
@@ -207,15 +75,35 @@ export interface EvalReport {
   examples: EvalExample[];
 }
 
-export interface Artifact {
-  id: string;
-  name: string;
-  kind: 'file' | 'directory';
-  size_bytes: number | null;
-  sha256: string | null;
-  created_at: string;
+export interface LengthStats {
+  min: number;
+  mean: number;
+  p95: number;
+  max: number;
 }
 
+/** The dry run's report (the run's dry_run.json artifact, written by training/dryrun.py). */
+export interface DryRunReport {
+  valid: boolean;
+  train_examples: number;
+  holdout_examples: number;
+  vocab_size: number;
+  token_lengths: LengthStats;
+  response_token_lengths: LengthStats;
+  responses_longer_than_max_new_tokens: number;
+  max_seq_length: number;
+  padded_seq_length: number;
+  truncated_examples: number;
+  examples_without_response_tokens: number;
+  planned_steps: number;
+  epochs: number;
+  parameter_count: number | null;
+  estimated_memory_bytes: number | null;
+  wall_s: number;
+  note?: string;
+}
+
+// Server-sent events of GET /api/tunix/runs/{id}/logs (SSE is outside the OpenAPI schema).
 export interface LogLine {
   seq: number;
   stream: 'stdout' | 'stderr';
@@ -225,10 +113,4 @@ export interface LogLine {
 export interface MetricEvent {
   step: number;
   values: Record<string, number>;
-}
-
-export interface Health {
-  status: string;
-  version: string;
-  database: string;
 }

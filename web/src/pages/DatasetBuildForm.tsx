@@ -1,7 +1,7 @@
 // Build a dataset from filters, with a live (debounced) count of matching traces.
 import { useEffect, useState } from 'react';
 import { api, errorMessage } from '../api/client';
-import type { DatasetBuildRequest, Manifest } from '../api/types';
+import type { DatasetBuildRequest, DatasetFilters, DatasetPreviewRequest, Manifest } from '../api/types';
 import { TASKS } from '../api/types';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { FieldError } from '../components/FieldError';
@@ -39,18 +39,31 @@ const INITIAL: FormState = {
 const num = (value: string): number | null => (value.trim() === '' ? null : Number(value));
 const str = (value: string): string | null => (value.trim() === '' ? null : value.trim());
 
-export function toBuildRequest(form: FormState): DatasetBuildRequest {
-  const filters: DatasetBuildRequest['filters'] = {};
-  if (str(form.source)) filters.source = str(form.source);
-  if (str(form.task)) filters.task = str(form.task);
-  if (num(form.minScore) !== null) filters.min_score = num(form.minScore);
-  if (str(form.criteria)) filters.criteria = str(form.criteria);
-  const body: DatasetBuildRequest = { filters, selection_strategy: form.strategy };
-  if (str(form.name)) body.dataset_name = form.name.trim();
-  if (str(form.version)) body.dataset_version = form.version.trim();
-  if (num(form.limit) !== null) body.limit = num(form.limit);
-  if (num(form.seed) !== null) body.seed = num(form.seed);
-  if (num(form.holdout) !== null) body.holdout_fraction = num(form.holdout);
+type Criteria = NonNullable<DatasetFilters['criteria']>;
+const isCriteria = (value: string): value is Criteria => value === 'baseline' || value === 'answer_match';
+
+/** The build body; name and version may be missing here (the server answers 422 naming them). */
+export function toBuildRequest(form: FormState): DatasetPreviewRequest {
+  const filters: DatasetFilters = {};
+  const source = str(form.source);
+  const task = str(form.task);
+  const minScore = num(form.minScore);
+  const criteria = form.criteria.trim();
+  if (source !== null) filters.source = source;
+  if (task !== null) filters.task = task;
+  if (minScore !== null) filters.min_score = minScore;
+  if (isCriteria(criteria)) filters.criteria = criteria;
+  const body: DatasetPreviewRequest = { filters, selection_strategy: form.strategy };
+  const name = str(form.name);
+  const version = str(form.version);
+  const limit = num(form.limit);
+  const seed = num(form.seed);
+  const holdout = num(form.holdout);
+  if (name !== null) body.dataset_name = name;
+  if (version !== null) body.dataset_version = version;
+  if (limit !== null) body.limit = limit;
+  if (seed !== null) body.seed = seed;
+  if (holdout !== null) body.holdout_fraction = holdout;
   return body;
 }
 

@@ -3,6 +3,7 @@ import { ApiError, api } from '../api/client';
 import type { MetricEvent, MetricPoint, Run, RunEvent } from '../api/types';
 import { ACTIVE_STATUSES } from '../api/types';
 import { ConfirmDialog } from '../components/ConfirmDialog';
+import { DryRunReportView } from '../components/DryRunReport';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { Loading } from '../components/Loading';
 import { LiveLogs } from '../components/LiveLogs';
@@ -207,10 +208,15 @@ export function RunDetailPage({ id, search }: { id: string; search: URLSearchPar
                 </>
               )}
             </dl>
-            <div>
-              <h3>Loss</h3>
-              <LossChart points={points} />
-            </div>
+            {r.dry_run ? (
+              // A dry run trains nothing: its result is the report, not a loss curve.
+              <DryRunReportView runId={id} version={version} finished={!ACTIVE_STATUSES.includes(shownStatus)} />
+            ) : (
+              <div>
+                <h3>Loss</h3>
+                <LossChart points={points} />
+              </div>
+            )}
           </div>
           {r.error && (
             <div className="banner banner-error" data-testid="run-error">
@@ -255,7 +261,7 @@ export function RunDetailPage({ id, search }: { id: string; search: URLSearchPar
       {!missing && (
         <LiveLogs runId={id} hidden={tab !== 'logs'} onMetric={onMetric} onStatus={onStatus} onEnd={onEnd} />
       )}
-      {tab === 'logs' && (
+      {tab === 'logs' && !r?.dry_run && (
         <div className="chart-compact">
           <LossChart points={points} />
         </div>
