@@ -76,6 +76,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         reaper_interval_s=0.5,
         poll_interval_s=0.1,
         cancel_grace_s=2,
+        allowed_hosts=["testserver"],  # httpx's ASGI client sends Host: testserver
     )
 
 

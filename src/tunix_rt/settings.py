@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,16 +13,17 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from tunix_rt import errors
 
 DEFAULT_HOME = Path("~/.tunix-rt")
+HOST_NAME_RE = re.compile(r"^(\*\.)?[a-z0-9_][a-z0-9_.-]{0,252}$|^\*$")
 
 
-def _split_list(value: Any) -> Any:
+def _split_list(value: Any, *, colon: bool = True) -> Any:
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("["):
             import json
 
             return json.loads(text)
-        sep = "," if "," in text else ":"
+        sep = "," if "," in text or not colon else ":"
         return [part for part in text.split(sep) if part.strip()]
     return value
 
@@ -37,7 +39,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     trace_max_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     api_token: str | None = None
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Runs and workers
     worker_command: Annotated[list[str], NoDecode] = Field(
@@ -63,6 +67,33 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_list(cls, value: Any) -> Any:
         return _split_list(value)
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _parse_hosts(cls, value: Any) -> Any:
+        return _split_list(value, colon=False)
+
+    @field_validator("api_token")
+    @classmethod
+    def _check_token(cls, value: str | None) -> str | None:
+        # A blank token is no token: a non-loopback bind then refuses to start as without one.
+        token = (value or "").strip()
+        if not token:
+            return None
+        if not token.isascii() or not token.isprintable():
+            raise ValueError("must be printable ASCII (it travels in an HTTP header)")
+        return token
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _check_hosts(cls, value: list[str]) -> list[str]:
+        hosts = [host.strip().lower().rstrip(".") for host in value if host.strip()]
+        for host in hosts:
+            if not HOST_NAME_RE.match(host):
+                raise ValueError(
+                    f"{host[:100]!r} is not a host name (no scheme or port; '*.' prefix allowed)"
+                )
+        return hosts
 
     @model_validator(mode="after")
     def _derive_paths(self) -> Settings:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -21,6 +22,7 @@ Sessions = async_sessionmaker[AsyncSession]
 MakeClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 TOKEN = "t0ken-for-tests"
 RUNS = "/api/tunix/runs"
+GENERATE = {"task": "addition", "count": 1}
 
 
 async def test_token_required_on_api_and_metrics(make_client: MakeClient) -> None:
@@ -83,6 +85,52 @@ async def test_sse_requires_token_via_header_query_or_cookie(
         assert by_cookie[-1].event == "end"
 
 
+async def test_query_token_only_on_get_and_head(make_client: MakeClient) -> None:
+    missing = f"/api/traces/{uuid.uuid4()}"
+    async with make_client(api_token=TOKEN) as client:
+        query = {"access_token": TOKEN}
+        assert (await client.get(RUNS, params=query)).status_code == 200
+        assert (await client.head(RUNS, params=query)).status_code != 401
+        for method in ("POST", "PUT", "PATCH", "DELETE"):
+            res = await client.request(method, missing, params=query)
+            assert res.status_code == 401, method
+            assert "only on GET and HEAD" in res.json()["detail"]
+        res = await client.post("/api/traces/generate", params=query, json=GENERATE)
+        assert res.status_code == 401
+        # The header works on every method.
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        assert (await client.delete(missing, headers=auth)).status_code == 404
+        res = await client.post("/api/traces/generate", headers=auth, json=GENERATE)
+        assert res.status_code == 201
+
+
+async def test_cookie_changes_need_csrf_proof(make_client: MakeClient) -> None:
+    missing = f"/api/traces/{uuid.uuid4()}"
+    async with make_client(api_token=TOKEN) as client:
+        client.cookies.set("tunix_rt_token", TOKEN)
+        assert (await client.get(RUNS)).status_code == 200  # reads need no proof
+        for method in ("POST", "DELETE", "PUT", "PATCH"):
+            res = await client.request(method, missing)
+            assert res.status_code == 403, method
+            assert "X-Requested-With" in res.json()["detail"]
+            foreign = await client.request(
+                method, missing, headers={"Origin": "http://evil.example"}
+            )
+            assert foreign.status_code == 403, method
+            null = await client.request(method, missing, headers={"Origin": "null"})
+            assert null.status_code == 403, method
+        proofs = [{"X-Requested-With": "tunix-rt"}, {"Origin": "http://testserver"}]
+        for headers in proofs:
+            assert (await client.delete(missing, headers=headers)).status_code == 404, headers
+        res = await client.post(
+            "/api/traces/generate", json=GENERATE, headers={"X-Requested-With": "tunix-rt"}
+        )
+        assert res.status_code == 201
+        client.cookies.set("tunix_rt_token", "wrong")
+        wrong = await client.delete(missing, headers={"X-Requested-With": "tunix-rt"})
+        assert wrong.status_code == 401
+
+
 def _serve(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("TUNIX_RT_")}
     clean.update({"TUNIX_RT_HOME": str(tmp_path / "home"), "TUNIX_RT_PORT": "1", **env})
@@ -99,6 +147,16 @@ def _serve(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedP
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.10"])
 def test_serve_refuses_non_loopback_bind_without_token(tmp_path: Path, host: str) -> None:
     result = _serve(["--host", host], tmp_path)
+    _assert_refused(result, host, tmp_path)
+
+
+@pytest.mark.parametrize("blank", ["   ", " \t "])
+def test_serve_refuses_non_loopback_bind_with_blank_token(tmp_path: Path, blank: str) -> None:
+    result = _serve(["--host", "0.0.0.0"], tmp_path, TUNIX_RT_API_TOKEN=blank)
+    _assert_refused(result, "0.0.0.0", tmp_path)
+
+
+def _assert_refused(result: subprocess.CompletedProcess[str], host: str, tmp_path: Path) -> None:
     assert result.returncode == 1
     message = " ".join((result.stderr + result.stdout).split())
     assert f"refusing to listen on {host} without TUNIX_RT_API_TOKEN" in message

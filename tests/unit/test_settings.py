@@ -34,3 +34,33 @@ def test_lists_parse_from_comma_separated(monkeypatch: pytest.MonkeyPatch, tmp_p
     s = load_settings()
     assert s.model_roots == [tmp_path / "a", tmp_path / "b"]
     assert s.worker_command == ["python", "-m", "thing"]
+
+
+def test_body_limit_and_allowed_hosts_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = load_settings()
+    assert (s.max_body_bytes, s.allowed_hosts) == (64 * 1024 * 1024, [])
+    monkeypatch.setenv("TUNIX_RT_MAX_BODY_BYTES", "2048")
+    monkeypatch.setenv("TUNIX_RT_ALLOWED_HOSTS", "Tunix.Internal, *.corp.example,")
+    s = load_settings()
+    assert (s.max_body_bytes, s.allowed_hosts) == (2048, ["tunix.internal", "*.corp.example"])
+
+
+@pytest.mark.parametrize("value", ["https://tunix.example", "tunix.example:8000", "a b"])
+def test_allowed_hosts_take_names_only(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("TUNIX_RT_ALLOWED_HOSTS", value)
+    with pytest.raises(errors.ConfigError, match="TUNIX_RT_ALLOWED_HOSTS"):
+        load_settings()
+
+
+@pytest.mark.parametrize("value", ["", "   ", "\t \n"])
+def test_blank_token_is_no_token(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("TUNIX_RT_API_TOKEN", value)
+    assert load_settings().api_token is None
+
+
+def test_token_is_stripped_and_must_be_ascii(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TUNIX_RT_API_TOKEN", "  s3cret \n")
+    assert load_settings().api_token == "s3cret"
+    monkeypatch.setenv("TUNIX_RT_API_TOKEN", "s\u00e9cret")
+    with pytest.raises(errors.ConfigError, match=r"TUNIX_RT_API_TOKEN: .*ASCII"):
+        load_settings()

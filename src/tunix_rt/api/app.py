@@ -8,10 +8,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from tunix_rt import __version__
+from tunix_rt.api import body_limit, services, spa
 from tunix_rt.api import errors as api_errors
-from tunix_rt.api import services, spa
 from tunix_rt.api.auth import TokenAuthMiddleware
+from tunix_rt.api.body_limit import BodyLimitMiddleware
 from tunix_rt.api.context import AppContext
+from tunix_rt.api.hosts import HostGuardMiddleware
 from tunix_rt.api.metrics import Metrics
 from tunix_rt.api.middleware import MetricsMiddleware
 from tunix_rt.api.routes import ROUTERS
@@ -55,7 +57,12 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
     spa.mount_spa(app)
+    # Added last runs first: host guard, then auth, then metrics, then the body limit.
+    default_limit, route_limits = body_limit.route_limits(settings)
+    app.add_middleware(BodyLimitMiddleware, default=default_limit, overrides=route_limits)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     if settings.api_token:
         app.add_middleware(TokenAuthMiddleware, token=settings.api_token)
+    if not settings.api_token or settings.allowed_hosts:
+        app.add_middleware(HostGuardMiddleware, allowed=settings.allowed_hosts)
     return app

@@ -25,6 +25,8 @@ CHUNK_BYTES = 256 * 1024
 TAR_BLOCK_BYTES = 512
 TAR_RECORD_BYTES = 20 * TAR_BLOCK_BYTES
 RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+MAX_POSITION_DIGITS = 18
+BEYOND_ANY_FILE: int = int("1" + "0" * MAX_POSITION_DIGITS)
 
 
 class RangeNotSatisfiable(Exception):
@@ -81,17 +83,26 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
         raise RangeNotSatisfiable(f"malformed Range header {header[:100]!r}", size)
     first, last = match.group(1), match.group(2)
     if not first:
-        suffix = int(last)
+        suffix = _byte_position(last)
         if suffix == 0 or size == 0:
             raise RangeNotSatisfiable("empty suffix range", size)
         return max(0, size - suffix), size - 1
-    start = int(first)
-    end = int(last) if last else size - 1
+    start = _byte_position(first)
+    end = _byte_position(last) if last else size - 1
+    if start >= size:
+        raise RangeNotSatisfiable(f"range starts past the end of the file ({size} bytes)", size)
     if end < start:
         raise RangeNotSatisfiable(f"range end before start in {header[:100]!r}", size)
-    if start >= size:
-        raise RangeNotSatisfiable(f"range starts at {start}, file has {size} bytes", size)
     return start, min(end, size - 1)
+
+
+def _byte_position(digits: str) -> int:
+    """A Range number; any value past MAX_POSITION_DIGITS digits is beyond every file, and
+    int() of thousands of digits is refused by Python (and slow), so it is never called."""
+    significant = digits.lstrip("0") or "0"
+    if len(significant) > MAX_POSITION_DIGITS:
+        return BEYOND_ANY_FILE
+    return int(significant)
 
 
 async def iter_file(handle: BinaryIO, start: int, length: int) -> AsyncIterator[bytes]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -12,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from tunix_rt.db import models
 from tunix_rt.db.types import utcnow
 from tunix_rt.runs import states
+from tunix_rt.traces.schema import check_optional_text
 
 PRESET_MODELS = ("tiny", "small")
 MODEL_FAMILIES = ("gemma3", "qwen3", "qwen2", "llama3")
@@ -45,6 +47,23 @@ class RunRequest(BaseModel):
     timeout_s: int | None = Field(default=None, ge=1, le=MAX_TIMEOUT_S)
     priority: int = Field(default=0, ge=-1000, le=1000)
     max_attempts: int | None = Field(default=None, ge=1, le=20)
+
+    @field_validator("dataset_key", "model_path")
+    @classmethod
+    def _storable_text(cls, value: str | None) -> str | None:
+        return check_optional_text(value)
+
+    @field_validator("model_path")
+    @classmethod
+    def _expandable_path(cls, value: str | None) -> str | None:
+        # "~name/..." names a home directory: an unknown user cannot be resolved later.
+        if value is not None and value.startswith("~"):
+            try:
+                Path(value).expanduser()
+            except RuntimeError:
+                user = value[1:].split("/", 1)[0]
+                raise ValueError(f"~{user[:64]} is not a user on this server") from None
+        return value
 
     @field_validator("model_id")
     @classmethod

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
@@ -192,9 +192,19 @@ def model_output_source(run_id: uuid.UUID | str) -> str:
 
 
 def check_query_time(value: datetime | None) -> datetime | None:
-    """Extreme years overflow SQLite's date strings and asyncpg's timestamp codec."""
-    if value is not None and not 1 <= value.year <= 9998:
-        raise ValueError("year must be between 1 and 9998")
+    """Extreme years overflow SQLite's date strings and asyncpg's timestamp codec.
+
+    The range applies in UTC, where the database compares: 0001-01-01T00:00+05:00 is
+    before year 1 and cannot even be converted (OverflowError in the bind).
+    """
+    if value is None:
+        return None
+    try:
+        utc = value.replace(tzinfo=value.tzinfo or UTC).astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not 1 <= utc.year <= 9998:
+        raise ValueError("must lie between years 1 and 9998 in UTC")
     return value
 
 

@@ -13,7 +13,7 @@ from pydantic import AfterValidator, BaseModel
 from tunix_rt.api.deps import Context, Session
 from tunix_rt.db.types import utcnow
 from tunix_rt.traces import batch, compare, generators, scoring, store
-from tunix_rt.traces.body_limit import MAX_BATCH_TRACES, BodyLimitRoute
+from tunix_rt.traces.body_limit import MAX_BATCH_TRACES
 from tunix_rt.traces.schema import (
     BatchCreated,
     GenerateRequest,
@@ -30,7 +30,7 @@ from tunix_rt.traces.schema import (
     check_query_time,
 )
 
-router = APIRouter(tags=["traces"], route_class=BodyLimitRoute)
+router = APIRouter(tags=["traces"])
 GENERATE_CHUNK = 5_000
 
 QueryTime = Annotated[datetime | None, Query(), AfterValidator(check_query_time)]
