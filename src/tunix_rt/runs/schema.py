@@ -6,13 +6,14 @@ import re
 import uuid
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tunix_rt.db import models
 from tunix_rt.db.types import utcnow
 from tunix_rt.runs import states
+from tunix_rt.settings import Settings
 from tunix_rt.traces.schema import check_optional_text
 
 PRESET_MODELS = ("tiny", "small")
@@ -93,6 +94,31 @@ class RunRequest(BaseModel):
         return self
 
 
+def root_labels(settings: Settings) -> list[tuple[re.Pattern[str], str]]:
+    """How the configured roots are shown to clients, longest first (the artifact root
+    usually lies inside the home): a path under one becomes `<label>/relative/path`."""
+    named = [(settings.artifacts, "<artifact_root>"), (settings.home, "<home>")]
+    named += [(root, "<model_root>") for root in settings.model_roots]
+    prefixes: dict[str, str] = {}
+    for root, label in named:
+        for form in (root, root.resolve()):
+            if str(form) != "/":
+                prefixes.setdefault(str(form), label)
+    ordered = sorted(prefixes.items(), key=lambda item: -len(item[0]))
+    return [
+        (re.compile(re.escape(prefix) + r"(?![^/\s'\":,;)\]])"), lab) for prefix, lab in ordered
+    ]
+
+
+def hide_roots(text: str | None, labels: list[tuple[re.Pattern[str], str]]) -> str | None:
+    """Absolute server paths under the configured roots, shown relative to the root."""
+    if not text:
+        return text
+    for pattern, label in labels:
+        text = pattern.sub(label, text)
+    return text
+
+
 class EvalSummaryOut(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -170,6 +196,10 @@ class RunRowOut(BaseModel):
     @classmethod
     def from_model(cls, run: models.Run) -> RunRowOut:
         return cls(**RunRowOut.fields_from_model(run))
+
+    def hiding_roots(self, labels: list[tuple[re.Pattern[str], str]]) -> Self:
+        """This record with server paths in `error` shown relative to the configured roots."""
+        return self.model_copy(update={"error": hide_roots(self.error, labels)})
 
 
 class RunOut(RunRowOut):

@@ -14,7 +14,7 @@ from tunix_rt import errors
 from tunix_rt.api.deps import Context, Session
 from tunix_rt.runs import downloads, queue, registry
 from tunix_rt.runs.notify import Notice
-from tunix_rt.runs.schema import RunEventOut, RunOut, RunRowOut, RunStatusOut
+from tunix_rt.runs.schema import RunEventOut, RunOut, RunRowOut, RunStatusOut, root_labels
 
 router = APIRouter(prefix="/api/tunix/runs", tags=["runs"])
 
@@ -58,6 +58,7 @@ def _check_text(field: str, value: str | None) -> None:
 @router.get("", response_model=RunList)
 async def list_runs(
     session: Session,
+    ctx: Context,
     limit: Annotated[int, Query(ge=1, le=registry.MAX_LIST_LIMIT)] = 20,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     status: StatusName | None = None,
@@ -68,14 +69,17 @@ async def list_runs(
     filters = registry.RunFilters(status=status, dataset_key=dataset_key, mode=mode)
     rows, has_more = await registry.list_runs(session, limit=limit, offset=offset, filters=filters)
     next_offset = offset + limit if has_more else None
+    labels = root_labels(ctx.settings)
     return RunList(
-        data=rows, pagination=Pagination(limit=limit, offset=offset, next_offset=next_offset)
+        data=[row.hiding_roots(labels) for row in rows],
+        pagination=Pagination(limit=limit, offset=offset, next_offset=next_offset),
     )
 
 
 @router.get("/{run_id}", response_model=RunOut)
-async def read_run(run_id: uuid.UUID, session: Session) -> RunOut:
-    return await registry.read_run(session, run_id)
+async def read_run(run_id: uuid.UUID, ctx: Context, session: Session) -> RunOut:
+    run = await registry.read_run(session, run_id)
+    return run.hiding_roots(root_labels(ctx.settings))
 
 
 @router.get("/{run_id}/status", response_model=RunStatusOut)
