@@ -34,6 +34,10 @@ class InvalidTransition(Conflict):
     """A run status change was refused by the state machine or lost a compare-and-set race."""
 
 
+class LeaseLost(Conflict):
+    """A write for a run attempt was refused: the attempt no longer owns the run (fenced)."""
+
+
 class ValidationFailed(TunixRtError):
     """Input passed type checks but is semantically wrong (empty selection, bad path, ...)."""
 
@@ -46,6 +50,18 @@ class PayloadTooLarge(TunixRtError):
 
 class Unauthorized(TunixRtError):
     status_code = 401
+
+
+class Unavailable(TunixRtError):
+    """The database cannot serve the request now: unreachable, a connection lost mid-call,
+    a deadline passed, or (SQLite) the write lock held too long. Nothing of the failed
+    transaction was stored; the same request can be retried after `retry_after_s`."""
+
+    status_code = 503
+
+    def __init__(self, message: str, *, retry_after_s: int = 5, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.retry_after_s = retry_after_s
 
 
 class TrainingUnavailable(TunixRtError):

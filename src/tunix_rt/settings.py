@@ -57,11 +57,24 @@ class Settings(BaseSettings):
     default_timeout_s: int = Field(default=3600, ge=1)
     default_max_attempts: int = Field(default=3, ge=1)
     log_db_cap_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # A run attempt's logs/output.log stops growing here (a marker line says so).
+    log_file_cap_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
     log_flush_lines: int = Field(default=500, ge=1)
     log_flush_interval_ms: int = Field(default=50, ge=1)
     log_tail_lines: int = Field(default=20, ge=0)
     sse_heartbeat_s: float = Field(default=15.0, gt=0)
     jax_cache_dir: Path | None = None
+
+    # Database deadlines: a call past one fails (503 from the API) instead of hanging.
+    # One statement (PostgreSQL statement_timeout; the client gives up a little later).
+    db_statement_timeout_s: float = Field(default=60.0, gt=0)
+    # A session left inside a transaction doing nothing (a stalled streamed export).
+    db_idle_in_transaction_timeout_s: float = Field(default=600.0, gt=0)
+    db_connect_timeout_s: float = Field(default=10.0, gt=0)
+    # Waiting for a free pooled connection.
+    db_pool_timeout_s: float = Field(default=10.0, gt=0)
+    # SQLite: waiting for another writer's lock.
+    db_busy_timeout_s: float = Field(default=30.0, gt=0)
 
     @field_validator("worker_command", "model_roots", mode="before")
     @classmethod
