@@ -7,7 +7,7 @@ import logging
 
 from tunix_rt.api.context import AppContext
 from tunix_rt.api.telemetry import QueueTelemetry
-from tunix_rt.worker.attempt import WorkerContext
+from tunix_rt.worker.context import WorkerContext
 from tunix_rt.worker.loop import Worker, make_worker_id
 from tunix_rt.worker.reaper import Reaper
 
