@@ -168,6 +168,21 @@ async def test_eval_is_404_until_written_then_served(
     assert resp.json() == doc
 
 
+async def test_eval_is_read_from_the_attempt_that_registered_it(
+    client: httpx.AsyncClient, sessions: Sessions, settings: Settings
+) -> None:
+    run_id = await run_rows.insert_run(sessions, status="completed")
+    run_dir = settings.artifacts / str(run_id)
+    stale = {"summary": {"exact_match": 0.1, "n": 1}, "examples": []}
+    final = {"summary": {"exact_match": 0.9, "n": 1}, "examples": []}
+    run_rows.write_file(run_dir / "attempts" / "1" / "eval.json", json.dumps(stale).encode())
+    run_rows.write_file(run_dir / "attempts" / "2" / "eval.json", json.dumps(final).encode())
+    await run_rows.add_artifact(sessions, run_id, "attempts/2/eval.json", name="eval.json")
+    resp = await client.get(f"{BASE}/{run_id}/eval")
+    assert resp.status_code == 200
+    assert resp.json() == final
+
+
 async def test_eval_symlink_out_of_run_dir_is_404(
     client: httpx.AsyncClient, sessions: Sessions, settings: Settings
 ) -> None:

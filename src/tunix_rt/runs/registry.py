@@ -120,10 +120,22 @@ async def read_max_metric_step(session: AsyncSession, run_id: uuid.UUID) -> int 
     return step
 
 
-def read_eval(artifact_root: Path, run_id: uuid.UUID) -> dict[str, Any]:
+async def read_eval_relpath(session: AsyncSession, run_id: uuid.UUID) -> str:
+    """Where the run's eval.json lies: the registered artifact of the attempt that wrote it
+    (attempts/<fence>/eval.json), else the run directory's own (runs from before attempt
+    directories; a child still writing has not registered it yet)."""
+    relpath = await session.scalar(
+        select(models.RunArtifact.relpath).where(
+            models.RunArtifact.run_id == run_id, models.RunArtifact.name == EVAL_FILE
+        )
+    )
+    return str(relpath) if relpath else EVAL_FILE
+
+
+def read_eval(artifact_root: Path, run_id: uuid.UUID, relpath: str = EVAL_FILE) -> dict[str, Any]:
     """The run's eval.json; NotFound until the child has written it completely."""
     run_dir = downloads.run_directory(artifact_root, run_id)
-    path = downloads.resolve_inside(run_dir, EVAL_FILE)
+    path = downloads.resolve_inside(run_dir, relpath)
     handle, size = downloads.open_regular_file(path)
     with handle:
         if size > EVAL_MAX_BYTES:

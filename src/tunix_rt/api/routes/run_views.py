@@ -115,8 +115,11 @@ async def list_run_metrics(
 @router.get("/{run_id}/eval")
 async def read_run_eval(run_id: uuid.UUID, ctx: Context, session: Session) -> dict[str, Any]:
     await registry.ensure_run_exists(session, run_id)
+    relpath = await registry.read_eval_relpath(session, run_id)
     await session.close()  # release the connection before file I/O
-    return await anyio.to_thread.run_sync(registry.read_eval, ctx.settings.artifacts, run_id)
+    return await anyio.to_thread.run_sync(
+        registry.read_eval, ctx.settings.artifacts, run_id, relpath
+    )
 
 
 @router.delete("/{run_id}", status_code=204)
