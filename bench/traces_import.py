@@ -110,7 +110,13 @@ def bench_naive(client: httpx.Client, items: list[dict[str, Any]]) -> float:
 
 
 def bench_export(client: httpx.Client, count: int) -> tuple[float, float, int]:
-    body = {"dataset_name": "bench", "dataset_version": "v1", "limit": count}
+    # The seeds repeat prompts; keep them all so the export moves `count` members.
+    body = {
+        "dataset_name": "bench",
+        "dataset_version": "v1",
+        "limit": count,
+        "dedupe_prompts": False,
+    }
     started = time.perf_counter()
     client.post("/api/datasets/build", json=body).raise_for_status()
     build_s = time.perf_counter() - started
