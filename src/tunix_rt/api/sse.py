@@ -36,7 +36,7 @@ from starlette.types import Receive, Scope, Send
 
 from tunix_rt import errors
 from tunix_rt.api.context import AppContext
-from tunix_rt.runs import logfanout, logstream, registry, states
+from tunix_rt.runs import logfanout, logstream, notify, registry, states
 from tunix_rt.runs.notify import Subscription
 
 SQLITE_POLL_S = 0.15
@@ -45,7 +45,7 @@ METRIC_RECHECK_S = 1.0
 STATUS_RECHECK_S = 1.0
 STATUS_KINDS = frozenset({"start", "status", "reconnected", "enqueued"})
 # Delivered to every stream by the server when it begins shutting down (cli/server.py).
-STOPPING = "stopping"
+STOPPING = notify.STOPPING
 METRIC_PAGE_ROWS = 5_000
 RETRY_MS = 1_000
 

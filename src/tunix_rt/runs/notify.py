@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 CHANNEL = "tunix_rt"
 RECONNECT_DELAY_S = 1.0
+# Sent by a server that begins shutting down: every log stream closes (clients resume by seq).
+STOPPING = "stopping"
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,7 @@ class Hub:
 
     def __init__(self) -> None:
         self._subs: set[Subscription] = set()
+        self._sticky: set[str] = set()
         self._listener: asyncio.Task[None] | None = None
         self._dsn: str | None = None
 
@@ -72,7 +75,14 @@ class Hub:
                 sub._deliver(notice)
 
     def wake_all(self, kind: str) -> None:
-        """Deliver `kind` to every subscriber, whatever run it follows (e.g. "stopping")."""
+        """Deliver `kind` to every subscriber, whatever run it follows.
+
+        STOPPING also reaches every later subscriber: a stream whose request arrived just
+        before shutdown subscribes after this call, and would otherwise follow its run until
+        the server's graceful timeout cut it.
+        """
+        if kind == STOPPING:
+            self._sticky.add(kind)
         for sub in list(self._subs):
             sub._deliver(Notice(kind, sub.run_id))
 
@@ -80,6 +90,8 @@ class Hub:
     async def subscribe(self, run_id: uuid.UUID | str | None = None) -> AsyncIterator[Subscription]:
         sub = Subscription(str(run_id) if run_id is not None else None)
         self._subs.add(sub)
+        for kind in self._sticky:
+            sub._deliver(Notice(kind, sub.run_id))
         try:
             yield sub
         finally:
