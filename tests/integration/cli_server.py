@@ -141,20 +141,29 @@ def start_worker(database_url: str, home: Path, name: str, **env: str) -> Servic
     return worker.start()
 
 
+def cli_env(server_url: str, columns: str | None = "200") -> dict[str, str]:
+    """The CLI's environment: its output is a pipe, COLUMNS as given (None: unset, so Rich
+    falls back to its default width for a pipe)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TUNIX_RT_")}
+    env.pop("COLUMNS", None)
+    env.update(TUNIX_RT_SERVER=server_url, NO_COLOR="1")
+    if columns is not None:
+        env["COLUMNS"] = columns
+    return env
+
+
 def run_cli(
-    server_url: str, *args: str, timeout_s: float = CLI_TIMEOUT_S
+    server_url: str, *args: str, timeout_s: float = CLI_TIMEOUT_S, columns: str | None = "200"
 ) -> subprocess.CompletedProcess[str]:
     """Run `tunix-rt ARGS` against the server; return the finished process (text output)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TUNIX_RT_")}
-    env.update(TUNIX_RT_SERVER=server_url, COLUMNS="200", NO_COLOR="1")
+    env = cli_env(server_url, columns)
     return subprocess.run(
         [TUNIX_RT, *args], env=env, capture_output=True, text=True, timeout=timeout_s, cwd=REPO
     )
 
 
 def spawn_cli(server_url: str, *args: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TUNIX_RT_")}
-    env.update(TUNIX_RT_SERVER=server_url, COLUMNS="200", NO_COLOR="1")
+    env = cli_env(server_url)
     return subprocess.Popen(
         [TUNIX_RT, *args],
         env=env,

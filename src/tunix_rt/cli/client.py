@@ -12,11 +12,20 @@ TIMEOUT_S = 60.0
 
 
 class ApiError(Exception):
-    def __init__(self, message: str, status_code: int | None = None, body: Any = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        status_code: int | None = None,
+        body: Any = None,
+        *,
+        maybe_applied: bool = False,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status_code = status_code
         self.body = body
+        # The request reached the server but no answer came back: it may have taken effect.
+        self.maybe_applied = maybe_applied
 
 
 def server_url(explicit: str | None = None) -> str:
@@ -42,12 +51,20 @@ class Client:
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self.http.request(method, path, **kwargs)
-        except httpx.ConnectError as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise ApiError(
                 f"cannot reach the tunix-rt server at {self.base} (is `tunix-rt serve` running?)"
             ) from exc
         except httpx.TimeoutException as exc:
-            raise ApiError(f"the server at {self.base} did not answer in time") from exc
+            raise ApiError(
+                f"the server at {self.base} did not answer in time", maybe_applied=True
+            ) from exc
+        except httpx.TransportError as exc:
+            reason = str(exc) or type(exc).__name__
+            raise ApiError(
+                f"lost the connection to the server at {self.base} ({reason})",
+                maybe_applied=True,
+            ) from exc
         if response.status_code >= 400:
             raise ApiError(describe_error(response), response.status_code, _body(response))
         return response

@@ -40,6 +40,10 @@ def find_artifact(client: Client, run_id: str, ref: str) -> dict[str, Any]:
     by_name = [a for a in artifacts if a["name"] == ref or a["name"].rstrip("/") == ref]
     if by_name:
         return by_name[0]
+    # A unique prefix of an artifact id, like the short run ids.
+    by_prefix = [a for a in artifacts if len(ref) >= 4 and str(a["id"]).startswith(ref.lower())]
+    if len(by_prefix) == 1:
+        return by_prefix[0]
     names = ", ".join(a["name"] for a in artifacts[:10]) or "none"
     raise ApiError(f"run {run_id} has no artifact {ref!r} (artifacts: {names})")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import uuid
 from pathlib import Path
 
 import typer
@@ -12,21 +11,17 @@ import typer
 from tunix_rt.cli import download as artifact_download
 from tunix_rt.cli import follow, runs_render, runs_submit
 from tunix_rt.cli.client import Client
-from tunix_rt.cli.output import command, console, err_console, fail, print_json
+from tunix_rt.cli.output import command, console, err_console, print_json
+from tunix_rt.cli.run_ids import resolve_run_id
 from tunix_rt.cli.runs_submit import JSON_OPTION, SERVER_OPTION
 
 app = typer.Typer(help="Training runs: submit, follow, inspect, download.", no_args_is_help=True)
 app.command("submit")(runs_submit.submit)
 
-RUN_ID_ARG = typer.Argument(..., help="Run id (UUID).")
+RUN_ID_ARG = typer.Argument(
+    ..., help="Run id, or a unique prefix of it such as the 8-character short id the UI shows."
+)
 SNAPSHOT_MAX_LINES = 10_000
-
-
-def check_run_id(run_id: str) -> str:
-    try:
-        return str(uuid.UUID(run_id))
-    except ValueError:
-        fail(f"not a run id: {run_id!r} (expected a UUID, see `tunix-rt runs list`)")
 
 
 @app.command("list")
@@ -65,8 +60,8 @@ def show_run(
     run_id: str = RUN_ID_ARG, server: str | None = SERVER_OPTION, as_json: bool = JSON_OPTION
 ) -> None:
     """Show one run: status, progress, eval summary, history."""
-    run_id = check_run_id(run_id)
     with Client(server) as client:
+        run_id = resolve_run_id(client, run_id)
         run = client.get_json(f"/api/tunix/runs/{run_id}")
         if as_json:
             print_json(run)
@@ -86,8 +81,8 @@ def show_logs(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
 ) -> None:
     """Print a run's log; with -f follow it (exit code 0 only if the run completes)."""
-    run_id = check_run_id(run_id)
     with Client(server) as client:
+        run_id = resolve_run_id(client, run_id)
         since_seq = since or 0
         if tail is not None or not follow_log:
             lines = tail if tail is not None else SNAPSHOT_MAX_LINES
@@ -124,8 +119,8 @@ def cancel_run(
     run_id: str = RUN_ID_ARG, server: str | None = SERVER_OPTION, as_json: bool = JSON_OPTION
 ) -> None:
     """Cancel a run (a running one stops after a final checkpoint)."""
-    run_id = check_run_id(run_id)
     with Client(server) as client:
+        run_id = resolve_run_id(client, run_id)
         run = client.post_json(f"/api/tunix/runs/{run_id}/cancel")
     if as_json:
         print_json(run)
@@ -142,8 +137,8 @@ def retry_run(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Start a new run with the same request, resuming from the old run's last checkpoint."""
-    run_id = check_run_id(run_id)
     with Client(server) as client:
+        run_id = resolve_run_id(client, run_id)
         run = client.post_json(f"/api/tunix/runs/{run_id}/retry")
         new_id = str(run["run_id"])
         if follow_run:
@@ -160,8 +155,8 @@ def list_artifacts(
     run_id: str = RUN_ID_ARG, server: str | None = SERVER_OPTION, as_json: bool = JSON_OPTION
 ) -> None:
     """List the files and checkpoints a run produced."""
-    run_id = check_run_id(run_id)
     with Client(server) as client:
+        run_id = resolve_run_id(client, run_id)
         artifacts = client.get_json(f"/api/tunix/runs/{run_id}/artifacts")
     if as_json:
         print_json(artifacts)
@@ -180,8 +175,8 @@ def download(
     server: str | None = SERVER_OPTION,
 ) -> None:
     """Download an artifact (directories as .tar); resumes a partial file, verifies sha256."""
-    run_id = check_run_id(run_id)
     with Client(server) as client:
+        run_id = resolve_run_id(client, run_id)
         found = artifact_download.find_artifact(client, run_id, artifact)
         target = output or artifact_download.default_output(found)
         if target.is_dir():
@@ -195,7 +190,7 @@ def download(
 @command
 def delete_run(run_id: str = RUN_ID_ARG, server: str | None = SERVER_OPTION) -> None:
     """Delete a finished run with its logs and files."""
-    run_id = check_run_id(run_id)
     with Client(server) as client:
+        run_id = resolve_run_id(client, run_id)
         client.request("DELETE", f"/api/tunix/runs/{run_id}")
     console.print(f"deleted run {run_id}")

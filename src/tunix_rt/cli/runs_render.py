@@ -6,8 +6,16 @@ from datetime import datetime
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from tunix_rt.cli.table import Column, print_table
+
+# Summary fields that are fractions of examples, shown as percentages. By name, never by
+# value: 0.635 under wall_s is 0.6 seconds, not 63.5 %.
+FRACTION_FIELDS = frozenset({"exact_match", "format_ok", "accuracy", "pass_rate"})
+FRACTION_SUFFIXES = ("_rate", "_accuracy", "_fraction")
+DURATION_SUFFIX = "_s"
 STATUS_STYLES = {
     "pending": "yellow",
     "running": "cyan",
@@ -67,22 +75,33 @@ def format_accuracy(run: dict[str, Any]) -> str:
     return f"{value:.1%}" if isinstance(value, int | float) else "-"
 
 
+RUN_COLUMNS = (
+    Column("RUN ID"),
+    Column("STATUS"),
+    Column("STEP", justify="right"),
+    Column("EVAL", justify="right"),
+    Column("DATASET", fold=3),
+    Column("MODEL", fold=4),
+    Column("CREATED", fold=2),
+    Column("DURATION", fold=1, justify="right"),
+)
+
+
 def print_run_table(console: Console, runs: list[dict[str, Any]]) -> None:
-    table = Table(show_edge=False, header_style="bold")
-    for column in ("RUN ID", "STATUS", "DATASET", "MODEL", "STEP", "EVAL", "CREATED", "DURATION"):
-        table.add_column(column, no_wrap=column in ("RUN ID", "CREATED"))
-    for run in runs:
-        table.add_row(
+    rows = [
+        [
             str(run["run_id"]),
-            styled_status(str(run["status"])) + (" (dry run)" if run.get("dry_run") else ""),
-            str(run["dataset_key"]),
-            str(run["model_id"]),
+            styled_status(str(run["status"])),
             format_steps(run),
             format_accuracy(run),
+            _escape(str(run["dataset_key"])),
+            _escape(str(run["model_id"])) + (" (dry run)" if run.get("dry_run") else ""),
             format_when(run.get("created_at")),
             format_duration(run.get("duration_s")),
-        )
-    console.print(table)
+        ]
+        for run in runs
+    ]
+    print_table(console, RUN_COLUMNS, rows)
 
 
 def print_run_detail(console: Console, run: dict[str, Any], events: list[dict[str, Any]]) -> None:
@@ -135,43 +154,65 @@ def print_run_detail(console: Console, run: dict[str, Any], events: list[dict[st
 
 def print_eval_summary(console: Console, summary: dict[str, Any]) -> None:
     console.print("[bold]evaluation[/bold] on held-out examples")
-    table = Table(show_edge=False, header_style="bold")
-    table.add_column("METRIC")
-    table.add_column("VALUE", justify="right")
+    rows: list[list[str]] = []
     for key, value in summary.items():
         if isinstance(value, dict):
             # Breakdowns (by_task, by_expected_answer): one row per group.
             for group, stats in value.items():
-                table.add_row(f"{key} · {group}", _format_group(stats))
+                rows.append([_escape(f"{key} · {group}"), _format_group(stats)])
         else:
-            table.add_row(key, _format_value(value))
-    console.print(table)
+            rows.append([_escape(key), _escape(format_metric(key, value))])
+    print_table(console, (Column("METRIC"), Column("VALUE", justify="right")), rows)
 
 
-def _format_value(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.1%}" if 0.0 <= value <= 1.0 else f"{value:.4g}"
-    return str(value)
+def is_fraction_field(name: str) -> bool:
+    return name in FRACTION_FIELDS or name.endswith(FRACTION_SUFFIXES)
+
+
+def format_metric(name: str, value: Any) -> str:
+    """A summary value by what its name says it is: a fraction, a duration, or a number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if is_fraction_field(name):
+        return f"{value:.1%}"
+    if name.endswith(DURATION_SUFFIX):
+        return format_duration(float(value))
+    return str(value) if isinstance(value, int) else f"{value:.4g}"
 
 
 def _format_group(stats: Any) -> str:
     if isinstance(stats, dict) and "exact_match" in stats:
-        return f"{_format_value(stats['exact_match'])} (n={stats.get('n', '?')})"
-    return _format_value(stats)
+        shown = format_metric("exact_match", stats["exact_match"])
+        return f"{shown} (n={stats.get('n', '?')})"
+    return _escape(str(stats))
+
+
+def _escape(text: str) -> str:
+    return escape(text)
+
+
+ARTIFACT_COLUMNS = (
+    Column("NAME"),
+    Column("KIND", fold=1),
+    Column("SIZE", justify="right"),
+    Column("CREATED", fold=2),
+    Column("ID", fold=3),
+    Column("SHA256", fold=4),
+)
 
 
 def print_artifact_table(console: Console, artifacts: list[dict[str, Any]]) -> None:
-    table = Table(show_edge=False, header_style="bold")
-    for column in ("ARTIFACT ID", "NAME", "KIND", "SIZE", "SHA256", "CREATED"):
-        table.add_column(column, no_wrap=column != "NAME")
+    rows = []
     for artifact in artifacts:
         sha = artifact.get("sha256")
-        table.add_row(
-            str(artifact["id"]),
-            str(artifact["name"]),
-            str(artifact.get("kind", "file")),
-            format_size(artifact.get("size_bytes")),
-            f"{sha[:12]}…" if sha else "-",
-            format_when(artifact.get("created_at")),
+        rows.append(
+            [
+                _escape(str(artifact["name"])),
+                str(artifact.get("kind", "file")),
+                format_size(artifact.get("size_bytes")),
+                format_when(artifact.get("created_at")),
+                str(artifact["id"]),
+                f"{sha[:12]}…" if sha else "-",
+            ]
         )
-    console.print(table)
+    print_table(console, ARTIFACT_COLUMNS, rows)

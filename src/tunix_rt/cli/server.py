@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import threading
 import time
-from types import FrameType
 
 import typer
 import uvicorn
 
+from tunix_rt.cli import http_timeouts
 from tunix_rt.cli.output import command, console, err_console, fail
+from tunix_rt.cli.serve_stop import DrainingServer
 from tunix_rt.settings import Settings, load_settings
 
 READY_TIMEOUT_S = 120.0
@@ -47,8 +47,37 @@ def serve(
     demo: bool = typer.Option(
         False, "--demo", help="On an empty home, run the demo (traces, dataset, tiny run)."
     ),
+    drain_timeout: float | None = typer.Option(
+        None,
+        "--drain-timeout",
+        min=0,
+        metavar="SECONDS",
+        help="On Ctrl-C, how long a running run may go on before it is checkpointed and "
+        "queued again (default TUNIX_RT_DRAIN_TIMEOUT_S, 30).",
+    ),
+    request_timeout: float = typer.Option(
+        http_timeouts.REQUEST_TIMEOUT_S,
+        "--request-timeout",
+        min=0.1,
+        envvar="TUNIX_RT_REQUEST_TIMEOUT_S",
+        metavar="SECONDS",
+        help="Close connections whose request line and headers take longer, or whose body "
+        "pauses longer.",
+    ),
+    keep_alive: int = typer.Option(
+        http_timeouts.KEEP_ALIVE_S,
+        "--keep-alive",
+        min=1,
+        envvar="TUNIX_RT_KEEP_ALIVE_S",
+        metavar="SECONDS",
+        help="Close idle connections between requests after this long.",
+    ),
 ) -> None:
-    """Migrate the database and serve the API and UI (with an embedded worker)."""
+    """Migrate the database and serve the API and UI (with an embedded worker).
+
+    Ctrl-C (or SIGTERM) stops it: a running run gets --drain-timeout seconds to finish, then
+    it is checkpointed and queued again; a second Ctrl-C does that at once.
+    """
     from tunix_rt.api.app import create_app
 
     overrides: dict[str, object] = {}
@@ -56,6 +85,8 @@ def serve(
         overrides["host"] = host
     if port is not None:
         overrides["port"] = port
+    if drain_timeout is not None:
+        overrides["drain_timeout_s"] = drain_timeout
     settings = load_settings(**overrides)
     if not settings.is_loopback and not settings.api_token and not insecure:
         fail(
@@ -80,33 +111,14 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level="warning",
+        http=http_timeouts.deadline_protocol(request_timeout),
+        timeout_keep_alive=keep_alive,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
-    _StreamClosingServer(config).run()
-
-
-class _StreamClosingServer(uvicorn.Server):
-    """On Ctrl-C / SIGTERM, tell open log streams to close before uvicorn waits for them.
-
-    uvicorn waits for open connections before it runs the app's shutdown, and a stream that
-    follows an unfinished run never ends by itself; waking every stream with "stopping" lets
-    them close at once (clients resume by seq). GRACEFUL_SHUTDOWN_S stays as the backstop.
-    """
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        from tunix_rt.api import sse
-
-        ctx = getattr(getattr(self.config.app, "state", None), "ctx", None)
-        loop = self._loop
-        if ctx is not None and loop is not None:
-            loop.call_soon_threadsafe(ctx.hub.wake_all, sse.STOPPING)
-        super().handle_exit(sig, frame)
-
-    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
-        self._loop = asyncio.get_running_loop()
-        await super().serve(sockets)
-
-    _loop: asyncio.AbstractEventLoop | None = None
+    server = DrainingServer(config, settings)
+    server.run()
+    if server.started:
+        console.print("tunix-rt stopped", highlight=False)
 
 
 def local_url(settings: Settings) -> str:

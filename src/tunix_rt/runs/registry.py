@@ -23,6 +23,8 @@ from tunix_rt.runs.schema import RunEventOut, RunOut, RunRowOut, RunStatusOut
 
 Run = models.Run
 MAX_LIST_LIMIT = 100
+UUID_HEX_DIGITS = 32
+MIN_ID_PREFIX_DIGITS = 4
 MAX_METRIC_POINTS = 100_000
 EVAL_FILE = "eval.json"
 EVAL_MAX_BYTES = 64 * 1024 * 1024
@@ -33,6 +35,25 @@ class RunFilters:
     status: str | None = None
     dataset_key: str | None = None
     mode: str | None = None
+    id_prefix: str | None = None
+
+
+def id_prefix_range(prefix: str) -> tuple[uuid.UUID, uuid.UUID]:
+    """The smallest and largest run id that start with PREFIX (hex digits, dashes ignored).
+
+    A prefix of a UUID is a contiguous range of UUIDs, and both backends order the id column
+    by its hex digits (PostgreSQL compares uuid bytes, SQLite stores 32 lowercase hex chars),
+    so a prefix lookup is a primary-key range scan, not a LIKE over every row.
+    """
+    digits = prefix.replace("-", "").lower()
+    if not MIN_ID_PREFIX_DIGITS <= len(digits) <= UUID_HEX_DIGITS or any(
+        c not in "0123456789abcdef" for c in digits
+    ):
+        raise errors.ValidationFailed(
+            f"id prefix {prefix!r} must be {MIN_ID_PREFIX_DIGITS} to {UUID_HEX_DIGITS} hex digits"
+        )
+    pad = UUID_HEX_DIGITS - len(digits)
+    return uuid.UUID(digits + "0" * pad), uuid.UUID(digits + "f" * pad)
 
 
 async def list_runs(
@@ -48,6 +69,9 @@ async def list_runs(
         stmt = stmt.where(Run.dataset_key == filters.dataset_key)
     if filters.mode is not None:
         stmt = stmt.where(Run.mode == filters.mode)
+    if filters.id_prefix is not None:
+        lowest, highest = id_prefix_range(filters.id_prefix)
+        stmt = stmt.where(Run.id.between(lowest, highest))
     # One extra row tells whether a next page exists without a COUNT(*).
     stmt = stmt.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit + 1).offset(offset)
     runs = list((await session.scalars(stmt)).all())

@@ -64,9 +64,20 @@ async def list_runs(
     status: StatusName | None = None,
     dataset_key: Annotated[str | None, Query(max_length=300)] = None,
     mode: Literal["async", "sync"] | None = None,
+    id_prefix: Annotated[
+        str | None,
+        Query(
+            min_length=registry.MIN_ID_PREFIX_DIGITS,
+            max_length=36,
+            pattern=r"^[0-9a-fA-F-]+$",
+            description="Only runs whose id starts with these hex digits (a short id).",
+        ),
+    ] = None,
 ) -> RunList:
     _check_text("dataset_key", dataset_key)
-    filters = registry.RunFilters(status=status, dataset_key=dataset_key, mode=mode)
+    filters = registry.RunFilters(
+        status=status, dataset_key=dataset_key, mode=mode, id_prefix=id_prefix
+    )
     rows, has_more = await registry.list_runs(session, limit=limit, offset=offset, filters=filters)
     next_offset = offset + limit if has_more else None
     labels = root_labels(ctx.settings)
