@@ -72,7 +72,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         home=tmp_path / "home",
         database_url=database_url,
         heartbeat_interval_s=0.5,
-        lease_s=5,
+        lease_s=15,  # renew deadline 11 s: no false lease loss on a loaded 2-core machine
         reaper_interval_s=0.5,
         poll_interval_s=0.1,
         cancel_grace_s=2,
