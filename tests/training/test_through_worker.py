@@ -39,7 +39,7 @@ def worker_env(settings: Settings, jax_cache_dir: str) -> dict[str, str]:
         TUNIX_RT_DATABASE_URL=settings.database_url,
         TUNIX_RT_ARTIFACT_ROOT=str(settings.artifacts),
         TUNIX_RT_HEARTBEAT_INTERVAL_S="0.5",
-        TUNIX_RT_LEASE_S="4",
+        TUNIX_RT_LEASE_S="8",
         TUNIX_RT_REAPER_INTERVAL_S="0.5",
         TUNIX_RT_POLL_INTERVAL_S="0.2",
         TUNIX_RT_CANCEL_GRACE_S="30",
