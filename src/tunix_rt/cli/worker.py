@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from typing import Any
 
 import typer
 
@@ -47,7 +48,9 @@ async def run_workers(settings: Settings, concurrency: int) -> None:
     settings.artifacts.mkdir(parents=True, exist_ok=True)
     # No pre-ping: every worker database call already retries through a lost connection, and
     # a ping per checkout costs a round trip on the claim path.
-    kwargs = {"pool_pre_ping": False} if settings.database_kind == "postgresql" else {}
+    kwargs: dict[str, Any] = (
+        {"pool_pre_ping": False} if settings.database_kind == "postgresql" else {}
+    )
     engine = db_engine.create_engine(settings.database_url, **kwargs)
     hub = Hub()
     await hub.start(settings.database_url)
