@@ -54,6 +54,11 @@ class Metrics:
         self.lease_expiries = Counter(
             "tunix_rt_lease_expiries_total", "Runs reaped after a lost lease", registry=r
         )
+        self.fenced_writes = Counter(
+            "tunix_rt_fenced_writes_total",
+            "Writes refused because their run attempt had lost the run (embedded workers)",
+            registry=r,
+        )
         self.sse_clients = Gauge("tunix_rt_sse_clients", "Open SSE streams", registry=r)
         self.db_up = Gauge(
             "tunix_rt_db_up", "1 when the last metrics refresh reached the database", registry=r

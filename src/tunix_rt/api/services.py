@@ -16,7 +16,12 @@ log = logging.getLogger(__name__)
 
 async def start_server_services(ctx: AppContext, *, embedded_workers: int) -> None:
     """Start embedded workers and the reaper; they are appended to ctx.services."""
-    wctx = WorkerContext(settings=ctx.settings, sessions=ctx.sessions, hub=ctx.hub)
+    wctx = WorkerContext(
+        settings=ctx.settings,
+        sessions=ctx.sessions,
+        hub=ctx.hub,
+        on_fenced=ctx.metrics.fenced_writes.inc,
+    )
     telemetry = QueueTelemetry(ctx.sessions, ctx.metrics)
     try:
         await telemetry.init_baseline()

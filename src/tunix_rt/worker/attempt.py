@@ -88,6 +88,8 @@ class RunAttempt:
     def _fenced(self) -> None:
         """A write for this attempt was refused: count it and stop the child now."""
         self.ctx.fenced_writes += 1
+        if self.ctx.on_fenced is not None:
+            self.ctx.on_fenced()
         self.request_stop("lease_lost")
 
     def _store_failed(self, exc: OSError) -> None:
