@@ -107,8 +107,8 @@ def test_runs_artifacts_fits_80_columns_keeping_names(
 
 
 @pytest.mark.parametrize("columns", NARROW, ids=["columns-80", "pipe"])
-def test_runs_show_and_traces_list_fit_80_columns(
-    server: Server, finished_runs: list[str], columns: str | None
+def test_runs_show_traces_and_datasets_list_fit_80_columns(
+    server: Server, dataset: str, finished_runs: list[str], columns: str | None
 ) -> None:
     shown = run_cli(server.url, "runs", "show", finished_runs[0], columns=columns)
     assert shown.returncode == 0, shown.stderr
@@ -119,6 +119,18 @@ def test_runs_show_and_traces_list_fit_80_columns(
     assert listed.returncode == 0, listed.stderr
     assert_fits(listed.stdout)
     assert all(trace_id in listed.stdout for trace_id in trace_ids)
+    manifest = json.loads(run_cli(server.url, "datasets", "show", dataset, "--json").stdout)
+    datasets = run_cli(server.url, "datasets", "list", columns=columns)
+    assert datasets.returncode == 0, datasets.stderr
+    assert_fits(datasets.stdout)
+    row = next(line for line in datasets.stdout.splitlines() if line.startswith(dataset))
+    assert manifest["created_at"][:10] in datasets.stdout
+    assert manifest["content_hash"][:12] in datasets.stdout, (row, datasets.stdout)
+    shown_dataset = run_cli(server.url, "datasets", "show", dataset, columns=columns)
+    assert_fits(shown_dataset.stdout)
+    assert manifest["content_hash"] in "".join(
+        line.strip("│ ") for line in shown_dataset.stdout.splitlines()
+    )
 
 
 def test_commands_accept_the_short_id(

@@ -8,10 +8,12 @@ from typing import Any
 
 import httpx
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from tunix_rt.cli.client import ApiError, Client, describe_error
 from tunix_rt.cli.output import command, console, print_json
+from tunix_rt.cli.table import Column, print_table
 
 app = typer.Typer(
     help="Frozen, versioned datasets: build, list, show, export.", no_args_is_help=True
@@ -35,8 +37,21 @@ MANIFEST_FIELDS = (
 )
 
 
+DATASET_COLUMNS = (
+    Column("KEY"),
+    Column("TRACES", justify="right"),
+    Column("TRAIN", justify="right"),
+    Column("HOLDOUT", justify="right"),
+    Column("STRATEGY", fold=2),
+    Column("HASH", fold=3),
+    Column("CREATED", fold=1),
+)
+
+
 def print_manifest(manifest: dict[str, Any]) -> None:
     table = Table(show_header=False)
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="fold")  # a long hash or key wraps instead of being cut
     for key in MANIFEST_FIELDS:
         table.add_row(key, str(manifest.get(key)))
     table.add_row("filters", str({k: v for k, v in manifest["filters"].items() if v is not None}))
@@ -117,18 +132,19 @@ def list_datasets(
     if not page["data"]:
         console.print("no datasets")
         return
-    table = Table("key", "traces", "train", "holdout", "strategy", "hash", "created")
-    for m in page["data"]:
-        table.add_row(
-            m["dataset_key"],
+    rows = [
+        [
+            escape(m["dataset_key"]),
             str(m["trace_count"]),
             str(m["train_count"]),
             str(m["holdout_count"]),
             m["selection_strategy"],
             m["content_hash"][:12],
-            m["created_at"][:19],
-        )
-    console.print(table)
+            m["created_at"][:19].replace("T", " "),
+        ]
+        for m in page["data"]
+    ]
+    print_table(console, DATASET_COLUMNS, rows)
 
 
 @app.command("show")
