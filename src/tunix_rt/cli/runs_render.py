@@ -111,11 +111,11 @@ def print_run_detail(console: Console, run: dict[str, Any], events: list[dict[st
     rows: list[tuple[str, str]] = [
         ("run id", str(run["run_id"])),
         ("status", styled_status(str(run["status"]))),
-        ("dataset", str(run["dataset_key"])),
-        ("model", str(run["model_id"])),
+        ("dataset", escape(str(run["dataset_key"]))),
+        ("model", escape(str(run["model_id"]))),
         ("dry run", "yes" if run.get("dry_run") else "no"),
         ("attempt", f"{run.get('attempt', 0)}/{run.get('max_attempts', '?')}"),
-        ("worker", str(run.get("worker_id") or "-")),
+        ("worker", escape(str(run.get("worker_id") or "-"))),
         ("steps", format_steps(run)),
         ("created", format_when(run.get("created_at"))),
         ("started", format_when(run.get("started_at"))),
@@ -127,13 +127,13 @@ def print_run_detail(console: Console, run: dict[str, Any], events: list[dict[st
     if run.get("retry_of"):
         rows.append(("retry of", str(run["retry_of"])))
     if run.get("error"):
-        rows.append(("error", f"[red]{run['error']}[/red]"))
+        rows.append(("error", f"[red]{escape(str(run['error']))}[/red]"))
     for key, value in rows:
         table.add_row(key, value)
     console.print(table)
     request = {k: v for k, v in (run.get("request") or {}).items() if v is not None}
     if request:
-        shown = ", ".join(f"{k}={v}" for k, v in request.items())
+        shown = escape(", ".join(f"{k}={v}" for k, v in request.items()))
         console.print(f"\n[bold]request[/bold]  {shown}", highlight=False)
     if run.get("eval"):
         console.print()
@@ -141,7 +141,7 @@ def print_run_detail(console: Console, run: dict[str, Any], events: list[dict[st
     if events:
         console.print("\n[bold]history[/bold]")
         for event in events:
-            reason = f" ({event['reason']})" if event.get("reason") else ""
+            reason = f" ({escape(str(event['reason']))})" if event.get("reason") else ""
             console.print(
                 f"  {format_when(event.get('created_at'))}  "
                 f"{event.get('from_status') or '-'} → {styled_status(str(event['to_status']))}"

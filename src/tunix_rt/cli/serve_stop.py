@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import socket
 from collections.abc import Iterator
@@ -30,6 +31,8 @@ from tunix_rt.settings import Settings
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 SHORT_ID_DIGITS = 8
+
+log = logging.getLogger(__name__)
 
 
 class DrainingServer(uvicorn.Server):
@@ -107,6 +110,8 @@ class DrainingServer(uvicorn.Server):
     async def _drain_workers(self) -> None:
         try:
             await asyncio.gather(*(w.stop() for w in self._workers()))
+        except Exception:
+            log.exception("draining the embedded workers failed")
         finally:
             self._wake_streams()
             self.should_exit = True
