@@ -174,3 +174,33 @@ def drop_database(admin_url: str, url: str) -> None:
             await conn.close()
 
     asyncio.run(drop())
+
+
+def asyncpg_dsn(url: str) -> str:
+    """The SQLAlchemy URL of a test database as a plain asyncpg DSN."""
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def terminate_busy_backends(dsn: str, *, limit: int = 1) -> int:
+    """Kill (pg_terminate_backend) up to `limit` backends of this DSN's database that are in
+    the middle of a transaction (running a statement, or idle inside one), leaving idle
+    pooled and LISTEN connections alone. Returns how many were killed."""
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        killed = await conn.fetchval(
+            """
+            SELECT count(*) FROM (
+                SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity
+                WHERE datname = current_database() AND pid <> pg_backend_pid()
+                  AND backend_type = 'client backend'
+                  AND xact_start IS NOT NULL AND query NOT ILIKE 'LISTEN%'
+                LIMIT $1
+            ) AS k WHERE ok
+            """,
+            limit,
+        )
+    finally:
+        await conn.close()
+    return int(killed or 0)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tunix_rt import errors
+from tunix_rt.db import outage
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +31,25 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(errors.TunixRtError)
     async def _domain(_request: Request, exc: errors.TunixRtError) -> JSONResponse:
-        body: dict[str, Any] = {"detail": exc.message}
-        if exc.details:
-            body.update(exc.details)
-        return JSONResponse(body, status_code=exc.status_code)
+        return _domain_response(exc)
+
+    # Driver errors become Unavailable at the data boundary (db/outage.py); what still
+    # arrives here is the pool's checkout timeout, a driver error raised outside a statement
+    # (asyncpg's own errors at checkout), or a real bug (500).
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        unavailable = outage.unavailable_from(exc)
+        if unavailable is not None:
+            log.warning("database unavailable on %s %s: %r", request.method, request.url.path, exc)
+            return _domain_response(unavailable)
+        return await _unexpected(request, exc)
+
+    for driver_error in (
+        SQLAlchemyError,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        asyncpg.InternalClientError,
+    ):
+        app.add_exception_handler(driver_error, _database)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -50,3 +68,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse({"detail": "internal error"}, status_code=500)
+
+
+def _domain_response(exc: errors.TunixRtError) -> JSONResponse:
+    body: dict[str, Any] = {"detail": exc.message}
+    if exc.details:
+        body.update(exc.details)
+    headers = None
+    if isinstance(exc, errors.Unavailable):
+        headers = {"Retry-After": str(exc.retry_after_s)}
+        body["retry_after_s"] = exc.retry_after_s
+    return JSONResponse(body, status_code=exc.status_code, headers=headers)

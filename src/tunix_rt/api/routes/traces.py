@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
@@ -12,7 +11,7 @@ from pydantic import AfterValidator, BaseModel
 
 from tunix_rt.api.deps import Context, Session
 from tunix_rt.db.types import utcnow
-from tunix_rt.traces import batch, compare, generators, scoring, store
+from tunix_rt.traces import batch, chunked, compare, generators, scoring, store
 from tunix_rt.traces.body_limit import MAX_BATCH_TRACES
 from tunix_rt.traces.schema import (
     BatchCreated,
@@ -90,12 +89,10 @@ async def create_trace_batch(
 
 @router.post("/api/traces/generate", status_code=201, response_model=GenerateResult)
 async def generate_traces(body: GenerateRequest, session: Session, ctx: Context) -> GenerateResult:
-    """Generate and store traces in chunks (bounded memory), committed together."""
-    created = 0
+    """Generate and store traces in chunks (bounded memory), each committed on its own so
+    no write holds SQLite's lock for long; a failure removes the chunks already stored."""
     traces = generators.iter_traces(body.task, body.count, body.seed)
-    while payloads := list(itertools.islice(traces, GENERATE_CHUNK)):
-        created += len(await store.insert_traces(session, payloads))
-    await session.commit()
+    created = await chunked.insert_in_chunks(session, traces, GENERATE_CHUNK)
     ctx.metrics.traces_ingested.inc(created)
     return GenerateResult(created=created, task=body.task, seed=body.seed)
 
