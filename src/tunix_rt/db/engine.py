@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -72,7 +72,8 @@ def create_engine(
     """Create the async engine with deadlines; SQLite gets WAL, a busy timeout and foreign
     keys."""
     limits = deadlines or Deadlines()
-    kwargs.setdefault("pool_timeout", limits.pool_s)
+    if make_url(database_url).database not in (None, "", ":memory:"):
+        kwargs.setdefault("pool_timeout", limits.pool_s)  # in-memory SQLite has no queue
     options = dict(kwargs.pop("execution_options", {}))
     options[COMMAND_DEADLINE_OPTION] = limits.command_s
     connect_args = dict(kwargs.pop("connect_args", {}))
