@@ -25,7 +25,8 @@ from tunix_rt.db import engine as db_engine
 from tunix_rt.db.models import Trace
 from tunix_rt.db.types import utcnow
 from tunix_rt.settings import Settings
-from tunix_rt.traces import bulk, store
+from tunix_rt.db import bulk
+from tunix_rt.traces import store
 
 HANG_LIMIT_S = 30  # far above every deadline used here: reaching it means a call hung
 

@@ -33,7 +33,9 @@ def create_app(
         if migrate_db:
             await migrate.upgrade_database(settings.database_url)
         settings.artifacts.mkdir(parents=True, exist_ok=True)
-        engine = db_engine.create_engine(settings.database_url)
+        engine = db_engine.create_engine(
+            settings.database_url, deadlines=db_engine.Deadlines.from_settings(settings)
+        )
         hub = Hub()
         ctx = AppContext(
             settings=settings,

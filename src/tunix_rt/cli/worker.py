@@ -51,7 +51,9 @@ async def run_workers(settings: Settings, concurrency: int) -> None:
     kwargs: dict[str, Any] = (
         {"pool_pre_ping": False} if settings.database_kind == "postgresql" else {}
     )
-    engine = db_engine.create_engine(settings.database_url, **kwargs)
+    engine = db_engine.create_engine(
+        settings.database_url, deadlines=db_engine.Deadlines.from_settings(settings), **kwargs
+    )
     hub = Hub()
     await hub.start(settings.database_url)
     ctx = WorkerContext(

@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 
-from tunix_rt.db.engine import create_engine
+from tunix_rt.db.engine import MIGRATION_DEADLINES, create_engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -41,7 +41,7 @@ async def upgrade_database(database_url: str, revision: str = "head") -> str | N
         path = database_url.split(":///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(database_url)
+    engine = create_engine(database_url, deadlines=MIGRATION_DEADLINES)
     try:
         async with engine.begin() as conn:
             await conn.run_sync(_upgrade, revision)
@@ -52,7 +52,7 @@ async def upgrade_database(database_url: str, revision: str = "head") -> str | N
 
 
 async def current_revision(database_url: str) -> str | None:
-    engine = create_engine(database_url)
+    engine = create_engine(database_url, deadlines=MIGRATION_DEADLINES)
     try:
         async with engine.connect() as conn:
             return await conn.run_sync(_current)

@@ -28,13 +28,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tunix_rt import errors
-from tunix_rt.db import models
+from tunix_rt.db import bulk, models
 from tunix_rt.db.types import utcnow
 from tunix_rt.runs import notify, queue
 from tunix_rt.runs.notify import Hub, Notice
@@ -59,35 +59,20 @@ class Line:
 async def insert_lines(
     session: AsyncSession, run_id: uuid.UUID, lines: list[Line], now: datetime
 ) -> None:
-    """Insert log rows in the session's transaction: COPY on PostgreSQL (several times
-    faster than a multi-row INSERT for thousands of short rows), executemany on SQLite.
-    The transaction must already have executed a statement (see LogWriter._write_batch)."""
-    conn = await session.connection()
-    if conn.dialect.name == "postgresql":
-        raw = await conn.get_raw_connection()
-        driver: Any = raw.driver_connection
-        if not driver.is_in_transaction():
-            # SQLAlchemy begins the driver transaction lazily, at the first statement.
-            await session.execute(select(1))
-        await driver.copy_records_to_table(
-            Chunk.__tablename__,
-            records=[(run_id, line.seq, line.stream, line.text, now) for line in lines],
-            columns=["run_id", "seq", "stream", "text", "created_at"],
-        )
-        return
-    await session.execute(
-        insert(Chunk),
-        [
-            {
-                "run_id": run_id,
-                "seq": line.seq,
-                "stream": line.stream,
-                "text": line.text,
-                "created_at": now.replace(tzinfo=None),
-            }
-            for line in lines
-        ],
-    )
+    """Insert log rows in the session's transaction (db/bulk: COPY on PostgreSQL, several
+    times faster than a multi-row INSERT for thousands of short rows, with the deadline
+    and dead-connection watch every COPY gets; executemany on SQLite)."""
+    rows = [
+        {
+            "run_id": run_id,
+            "seq": line.seq,
+            "stream": line.stream,
+            "text": line.text,
+            "created_at": now,
+        }
+        for line in lines
+    ]
+    await bulk.insert_rows(session, Chunk.__table__, rows)
 
 
 class LogWriter:
@@ -317,9 +302,9 @@ class LogWriter:
         )
         now = utcnow()
         async with self._sessions() as session:
-            # The counters go first: that statement opens the driver-level transaction, so
-            # the COPY below runs inside it (issued first, COPY would autocommit on its own
-            # and a failure after it would leave rows the counters never saw).
+            # The counters go first: that UPDATE is the attempt's fencing guard, and it holds
+            # the run row's lock until commit, so nothing below lands for an attempt that
+            # lost the run (and the COPY runs inside the transaction it opened).
             await queue.update_run_fields(
                 session,
                 self.run_id,

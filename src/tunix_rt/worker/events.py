@@ -19,11 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tunix_rt import errors
-from tunix_rt.db import models
+from tunix_rt.db import bulk, models
 from tunix_rt.db.types import utcnow
 from tunix_rt.runs import artifacts, notify, queue
 from tunix_rt.runs.notify import Hub, Notice
@@ -170,15 +169,13 @@ class EventHandler:
             for name, value in values.items()
             if isinstance(value, int | float) and math.isfinite(value)
         ]
-        if rows:
-            dialect = session.get_bind().dialect.name
-            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            stmt = insert(models.RunMetric).values(rows)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["run_id", "name", "step"],
-                set_={"value": stmt.excluded.value, "created_at": stmt.excluded.created_at},
-            )
-            await session.execute(stmt)
+        await bulk.upsert_rows(
+            session,
+            models.RunMetric.__table__,
+            rows,
+            keys=["run_id", "name", "step"],
+            update=["value", "created_at"],
+        )
         await queue.update_run_fields(session, self.run_id, last_step=step, updated_at=utcnow())
         return "metric"
 

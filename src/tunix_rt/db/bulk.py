@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from sqlalchemy import JSON, FromClause, Table, insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -169,3 +170,24 @@ def _closed_error() -> Exception:
         "connection closed in the middle of COPY"
     )
     return error
+
+
+async def upsert_rows(
+    session: AsyncSession,
+    table: FromClause,
+    rows: Sequence[dict[str, Any]],
+    *,
+    keys: Sequence[str],
+    update: Sequence[str],
+) -> None:
+    """INSERT rows; on a conflict on `keys`, overwrite the `update` columns (both dialects
+    spell it ON CONFLICT ... DO UPDATE)."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    build = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = build(cast(Table, table)).values(list(rows))
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(keys), set_={name: stmt.excluded[name] for name in update}
+    )
+    await session.execute(stmt)
