@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sqlite3
+import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -66,6 +67,45 @@ async def worker_and_reaper(settings: Settings, sessions: Sessions) -> AsyncIter
         await reaper.stop()
 
 
+async def in_transaction_elsewhere(settings: Settings) -> bool:
+    """Does another process hold an open transaction on the test database?"""
+    url = settings.database_url
+    if url.startswith("sqlite"):
+
+        def try_lock() -> bool:
+            conn = sqlite3.connect(url.split("///", 1)[1], timeout=0.2, isolation_level=None)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("ROLLBACK")
+                return False
+            except sqlite3.OperationalError:
+                return True
+            finally:
+                conn.close()
+
+        return await asyncio.to_thread(try_lock)
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        busy = await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"
+        )
+    finally:
+        await conn.close()
+    return bool(busy)
+
+
+async def freeze_between_transactions(proc: subprocess.Popen[bytes], settings: Settings) -> None:
+    for _ in range(100):
+        proc.send_signal(signal.SIGSTOP)
+        await asyncio.sleep(0.05)
+        if not await in_transaction_elsewhere(settings):
+            return
+        proc.send_signal(signal.SIGCONT)
+        await asyncio.sleep(0.02)
+    raise AssertionError("the worker was always inside a transaction")
+
+
 async def run_history(sessions: Sessions, run_id: uuid.UUID) -> dict[str, object]:
     async with sessions() as session:
         lines = (
@@ -107,7 +147,10 @@ async def test_frozen_worker_woken_after_reclaim_writes_nothing(
     first_child = int(await wait_for_file(attempt_dir(settings, run_id, 1) / "child.pid", 30))
     await wait_for_status(sessions, run_id, {"running"})
     await asyncio.sleep(1.0)  # some lines, metrics and a checkpoint of attempt 1 are stored
-    stale.procs[0].send_signal(signal.SIGSTOP)  # its child goes on producing meanwhile
+    # Its child goes on producing meanwhile. Frozen between two transactions: one frozen
+    # inside a transaction would hold a lock (SQLite has no cure for that; PostgreSQL
+    # ends it after the worker's idle-in-transaction deadline, see cli/worker.py).
+    await freeze_between_transactions(stale.procs[0], settings)
     fast = settings.model_copy(update={"lease_s": LEASE_S})
     async with worker_and_reaper(fast, sessions):
         await wait_for_file(attempt_dir(settings, run_id, 2) / "child.pid", 30)

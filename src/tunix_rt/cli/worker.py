@@ -8,6 +8,7 @@ to pending (the attempt not counted). A second signal stops at once.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 from typing import Any
@@ -51,9 +52,14 @@ async def run_workers(settings: Settings, concurrency: int) -> None:
     kwargs: dict[str, Any] = (
         {"pool_pre_ping": False} if settings.database_kind == "postgresql" else {}
     )
-    engine = db_engine.create_engine(
-        settings.database_url, deadlines=db_engine.Deadlines.from_settings(settings), **kwargs
+    # A worker's transactions are milliseconds long. One left open longer than a lease is a
+    # worker frozen mid-transaction (a paused VM): PostgreSQL ends it, so the lock it holds
+    # on its run row cannot stop the reaper from handing the run on.
+    deadlines = dataclasses.replace(
+        db_engine.Deadlines.from_settings(settings),
+        idle_in_transaction_s=min(settings.db_idle_in_transaction_timeout_s, settings.lease_s),
     )
+    engine = db_engine.create_engine(settings.database_url, deadlines=deadlines, **kwargs)
     hub = Hub()
     await hub.start(settings.database_url)
     ctx = WorkerContext(

@@ -357,6 +357,7 @@ class RunAttempt:
                     log.error("run %s: cannot record the end (%s): %s", self.run_id, to, exc)
                     return
                 await asyncio.sleep(FINISH_RETRY_DELAY_S)
+        self.heartbeat.release()
         if self.ctx.hub is not None:
             self.ctx.hub.publish_local(notice)
 

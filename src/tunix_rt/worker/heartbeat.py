@@ -48,6 +48,7 @@ class Heartbeat:
         self._task: asyncio.Task[None] | None = None
         self._beat: asyncio.Task[str | None] | None = None
         self._renewed_at = 0.0
+        self._released = False
 
     @property
     def renew_deadline_s(self) -> float:
@@ -86,7 +87,13 @@ class Heartbeat:
             await session.commit()
         return status
 
+    def release(self) -> None:
+        """The attempt wrote its final status: the run moving on is expected from now."""
+        self._released = True
+
     def _lose(self, why: str) -> None:
+        if self._released:
+            return
         if not self.lost:
             self.lost = True
             log.warning("run %s: lease lost (%s); stopping its child", self.run_id, why)

@@ -95,17 +95,19 @@ class Worker:
         """Stop claiming; let the current run finish for up to drain_timeout_s, then hand it
         back as pending (attempt not counted)."""
         self._stopping.set()
-        if self._task is None:
+        task = self._task
+        if task is None:
             return
+        # Two stops may overlap (a second Ctrl-C): each works on the same task object.
         timeout = self.ctx.settings.drain_timeout_s if drain_timeout_s is None else drain_timeout_s
-        done, _ = await asyncio.wait({self._task}, timeout=timeout)
+        done, _ = await asyncio.wait({task}, timeout=timeout)
         if not done:
             current = self.current
             if current is not None:
                 current.request_stop("drain")
-            await asyncio.wait({self._task}, timeout=self.ctx.settings.cancel_grace_s + 30)
-        if not self._task.done():
-            self._task.cancel()
+            await asyncio.wait({task}, timeout=self.ctx.settings.cancel_grace_s + 30)
+        if not task.done():
+            task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self._task
+            await task
         self._task = None
