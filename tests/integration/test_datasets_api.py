@@ -14,8 +14,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tunix_rt.datasets import store
-from tunix_rt.db.models import Dataset, DatasetMember, Trace
 from tunix_rt.db import bulk
+from tunix_rt.db.models import Dataset, DatasetMember, Trace
 
 
 async def generate(client: httpx.AsyncClient, task: str, count: int, seed: int = 0) -> None:

@@ -21,11 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests import pg
 from tunix_rt import errors
+from tunix_rt.db import bulk
 from tunix_rt.db import engine as db_engine
 from tunix_rt.db.models import Trace
 from tunix_rt.db.types import utcnow
 from tunix_rt.settings import Settings
-from tunix_rt.db import bulk
 from tunix_rt.traces import store
 
 HANG_LIMIT_S = 30  # far above every deadline used here: reaching it means a call hung

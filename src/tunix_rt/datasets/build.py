@@ -32,8 +32,8 @@ from tunix_rt.datasets.schema import (
     dataset_key,
     stored_filters,
 )
-from tunix_rt.db.models import Dataset, DatasetMember, Trace, TraceScore
 from tunix_rt.db import bulk
+from tunix_rt.db.models import Dataset, DatasetMember, Trace, TraceScore
 from tunix_rt.traces import store as trace_store
 
 READ_PAGE_ROWS = 1000

@@ -17,9 +17,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tunix_rt import errors
+from tunix_rt.db import bulk
 from tunix_rt.db.models import DatasetMember, Trace, TraceScore
 from tunix_rt.db.types import utcnow
-from tunix_rt.db import bulk
 from tunix_rt.traces.schema import (
     MODEL_OUTPUT_SOURCE_PREFIX,
     PREVIEW_CHARS,
