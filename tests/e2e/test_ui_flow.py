@@ -72,6 +72,9 @@ def submit_run(
     save_screenshot(page, "new-run")
     page.get_by_test_id("run-submit").click()
     expect(page).to_have_url(UUID_PATH)
+    # The run page has loaded the run (on a loaded machine a click before that can land on
+    # a tab bar that is about to be re-rendered).
+    expect(page.get_by_test_id("status-badge")).to_be_visible(timeout=15_000)
     match = UUID_PATH.search(page.url)
     assert match
     return match.group(1)

@@ -84,7 +84,8 @@ def test_server_plus_two_workers_on_postgresql(recipe_database: str, tmp_path: P
         worker_ids = {rows[r]["worker_id"] for r in run_ids}
         assert len(worker_ids) == 2, worker_ids  # both workers took a share
         for run_id in run_ids:
-            assert (home / "artifacts" / run_id / "eval.json").is_file()  # the shared store
+            eval_json = home / "artifacts" / run_id / "attempts" / "1" / "eval.json"
+            assert eval_json.is_file()  # the shared store
         shown = run_cli(server.url, "runs", "show", run_ids[0])
         assert rows[run_ids[0]]["worker_id"] in shown.stdout
     finally:

@@ -70,7 +70,7 @@ def test_events_follow_the_contract(duel_run: Path) -> None:
     example = json.loads((duel_run / "eval.json").read_text())["examples"][0]
     assert set(example) == {
         "id", "trace_id", "prompt", "expected_answer", "generated", "extracted_answer",
-        "correct", "format_ok",
+        "correct", "format_ok", "task",
     }  # fmt: skip
     assert example["trace_id"].startswith("high_card_duel-")
     assert "<start_of_turn>" not in example["prompt"]

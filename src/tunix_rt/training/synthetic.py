@@ -13,8 +13,6 @@ from typing import Any
 from tunix_rt.datasets import formats
 from tunix_rt.traces import generators
 
-HOLDOUT_SEED_OFFSET = 10_007
-
 
 def sft_records(task: str, count: int, seed: int, split: str) -> list[dict[str, Any]]:
     """tunix_sft records exactly as a dataset export renders them (the contract)."""
@@ -37,10 +35,15 @@ def write_dataset(
     run_dir: Path, task: str, train_count: int, holdout_count: int, seed: int = 0
 ) -> tuple[Path, Path]:
     """Writes run_dir/data/{train,holdout}.jsonl; holdout prompts never occur in train."""
-    train = sft_records(task, train_count, seed, "train")
+    # One stream: the generators deal problems without replacement, so the records after
+    # the training ones are unseen prompts until the task's problems run out (a second seed
+    # would mostly deal problems the training set already holds).
+    records = sft_records(task, train_count + holdout_count * 3, seed, "all")
+    train = records[:train_count]
     seen = {r["prompts"].split("<end_of_turn>")[0] for r in train}
-    pool = sft_records(task, holdout_count * 3, seed + HOLDOUT_SEED_OFFSET, "holdout")
-    holdout = [r for r in pool if r["prompts"].split("<end_of_turn>")[0] not in seen]
+    holdout = [
+        r for r in records[train_count:] if r["prompts"].split("<end_of_turn>")[0] not in seen
+    ]
     holdout = holdout[:holdout_count]
     data_dir = run_dir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
