@@ -222,3 +222,63 @@ class RunArtifact(Base):
     __table_args__ = (
         UniqueConstraint("run_id", "relpath", name="uq_run_artifacts_run_id_relpath"),
     )
+
+
+class Evaluation(Base):
+    """One evaluation of a model (a run's checkpoint) on a dataset split: a record with a
+    summary and per-example rows, so evaluations can be ranked and compared pairwise."""
+
+    __tablename__ = "evaluations"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    run_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("runs.id", ondelete="CASCADE"), nullable=True
+    )
+    # The run attempt that produced it (an end-of-run evaluation is fenced like any write).
+    fence: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    step: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    checkpoint: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    dataset_key: Mapped[str] = mapped_column(String(300), nullable=False)
+    split: Mapped[str] = mapped_column(String(16), nullable=False)
+    status: Mapped[str] = mapped_column(String(32), nullable=False)
+    scorer_version: Mapped[str] = mapped_column(String(32), nullable=False)
+    n: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    exact_match: Mapped[float | None] = mapped_column(Float, nullable=True)
+    format_ok: Mapped[float | None] = mapped_column(Float, nullable=True)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
+    wall_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (
+        Index("ix_evaluations_run_id", "run_id"),
+        Index("ix_evaluations_dataset_key", "dataset_key", "split"),
+    )
+
+
+class EvaluationExample(Base):
+    """One evaluated example. example_key pairs the same example across evaluations (a
+    digest of the prompt text, so two runs on one dataset pair example by example)."""
+
+    __tablename__ = "evaluation_examples"
+
+    evaluation_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("evaluations.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    example_key: Mapped[str] = mapped_column(String(64), nullable=False)
+    prompt: Mapped[str] = mapped_column(Text, nullable=False)
+    expected: Mapped[str] = mapped_column(Text, nullable=False)
+    generated: Mapped[str] = mapped_column(Text, nullable=False)
+    extracted: Mapped[str | None] = mapped_column(Text, nullable=True)
+    correct: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    format_ok: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    task: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    trace_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+    __table_args__ = (
+        Index("ix_evaluation_examples_key", "evaluation_id", "example_key"),
+        Index("ix_evaluation_examples_correct", "evaluation_id", "correct"),
+    )
