@@ -10,19 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tunix_rt import errors
 from tunix_rt.db.models import TraceScore
-from tunix_rt.traces import store
+from tunix_rt.traces import scorer, store
 from tunix_rt.traces.schema import Score, StoredPayload, TracePayload
 
 CRITERIA = ("baseline", "answer_match")
 BASELINE_FULL_STEPS = 10
 BASELINE_FULL_AVG_CHARS = 500
 Payload = TracePayload | StoredPayload
-
-
-def normalise_answer(value: object) -> str:
-    """Case-, whitespace- and trailing-period-insensitive form of an answer."""
-    text = " ".join(str(value).split()).casefold()
-    return text.rstrip(".").strip()
 
 
 def score_baseline(payload: Payload) -> tuple[float, dict[str, Any]]:
@@ -45,13 +39,14 @@ def score_answer_match(payload: Payload) -> tuple[float, dict[str, Any]]:
         raise errors.ValidationFailed(
             "answer_match needs meta.expected_answer, and this trace has none"
         )
-    match = normalise_answer(expected) == normalise_answer(payload.final_answer)
+    match = scorer.is_correct(payload.final_answer, expected)
     details = {
         "expected_answer": expected,
         "final_answer": payload.final_answer,
-        "normalised_expected": normalise_answer(expected),
-        "normalised_final_answer": normalise_answer(payload.final_answer),
+        "normalised_expected": scorer.normalise_answer(expected),
+        "normalised_final_answer": scorer.normalise_answer(payload.final_answer),
         "match": match,
+        "scorer_version": scorer.SCORER_VERSION,
     }
     return (100.0 if match else 0.0), details
 

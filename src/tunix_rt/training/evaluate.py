@@ -1,8 +1,8 @@
 """Evaluation: greedy generation with Tunix's Sampler on held-out examples, exact match.
 
-A prediction is correct when the text after "Answer:" (up to <end_of_turn>) equals the
-trace's expected answer. Prompts are padded to one length and batches to one size so the
-sampler compiles once.
+Correctness and the format check are the one scorer's (tunix_rt.traces.scorer); its
+version is written into eval.json. Prompts are padded to one length and batches to one size
+so the sampler compiles once.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from tunix_rt.traces import scorer
 from tunix_rt.training import data
 from tunix_rt.training.events import EventChannel
 from tunix_rt.training.presets import BuiltModel
@@ -118,7 +119,7 @@ def run_evaluation(
         )
     rows = []
     for example, text in zip(examples, generated, strict=True):
-        extracted = data.extract_answer(text)
+        verdict = scorer.score_generation(text, example.expected_answer)
         rows.append(
             {
                 "id": example.id,
@@ -127,19 +128,28 @@ def run_evaluation(
                 "prompt": example.user_prompt,
                 "expected_answer": example.expected_answer,
                 "generated": text,
-                "extracted_answer": extracted,
-                "correct": extracted is not None and extracted == example.expected_answer.strip(),
-                "format_ok": data.is_format_ok(text),
+                "extracted_answer": verdict.extracted,
+                "correct": verdict.correct,
+                "format_ok": verdict.format_ok,
             }
         )
     summary = summarize(rows, [e.task for e in examples])
     summary.update(
-        step=step, max_new_tokens=max_new_tokens, wall_s=round(time.perf_counter() - started, 3)
+        step=step,
+        max_new_tokens=max_new_tokens,
+        wall_s=round(time.perf_counter() - started, 3),
+        scorer_version=scorer.SCORER_VERSION,
     )
     if not examples:
         summary["note"] = "no held-out examples: nothing was evaluated"
     tmp = output.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"summary": summary, "examples": rows}, indent=1), encoding="utf-8")
+    tmp.write_text(
+        json.dumps(
+            {"scorer_version": scorer.SCORER_VERSION, "summary": summary, "examples": rows},
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
     tmp.replace(output)
     events.emit("eval", summary=summary)
     print(
