@@ -1,8 +1,8 @@
 """The import graph of src/tunix_rt points down the layers and has no cycle.
 
 Layers, lowest first (a package may import its own modules and any lower layer):
-errors, the package root < settings < db < traces < datasets < runs | training < worker
-< api < cli. runs and training share a layer and may not import each other: training is
+errors, the package root < settings < db < traces < datasets < runs | training < evaluations
+< worker < api < cli. runs and training share a layer and may not import each other: training is
 the child program and runs is the queue; the worker joins them. Every import counts,
 including ones inside functions and under TYPE_CHECKING: a cycle that only typing closes
 is still two modules that cannot be understood apart.
@@ -28,9 +28,10 @@ LAYERS: dict[str, int] = {
     "datasets": 4,
     "runs": 5,
     "training": 5,
-    "worker": 6,
-    "api": 7,
-    "cli": 8,
+    "evaluations": 6,
+    "worker": 7,
+    "api": 8,
+    "cli": 9,
 }
 
 

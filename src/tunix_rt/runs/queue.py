@@ -448,6 +448,16 @@ async def delete_run(session: AsyncSession, run_id: uuid.UUID) -> None:
             f"run {run_id} is {run.status}; cancel it and wait for it to finish before deleting",
             status=run.status,
         )
+    evaluation_ids = select(models.Evaluation.id).where(models.Evaluation.run_id == run_id)
+    await session.execute(
+        delete(models.EvaluationExample).where(
+            models.EvaluationExample.evaluation_id.in_(evaluation_ids)
+        )
+    )
+    await session.execute(
+        delete(models.Evaluation).where(models.Evaluation.run_id == run_id),
+        execution_options={"synchronize_session": False},
+    )
     for table in (models.RunLogChunk, models.RunMetric, models.RunArtifact, models.RunEvent):
         await session.execute(delete(table).where(table.run_id == run_id))
     deleted = await session.execute(

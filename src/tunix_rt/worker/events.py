@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tunix_rt import errors
 from tunix_rt.db import bulk, models
 from tunix_rt.db.types import utcnow
+from tunix_rt.evaluations import store as eval_store
 from tunix_rt.runs import artifacts, notify, queue
 from tunix_rt.runs.notify import Hub, Notice
 
@@ -136,7 +137,10 @@ class EventHandler:
             if isinstance(summary, dict):
                 await queue.update_run_fields(session, self.run_id, eval=summary)
             await self._register(session, "eval.json")
-            await self._store_eval_traces(session)
+            doc = await self._read_eval_doc()
+            if doc is not None:
+                await self._store_eval_traces(session, doc)
+                await self._record_evaluation(session, doc)
             return "artifact"
         if kind == "dry_run":
             await queue.merge_run_result(session, self.run_id, dry_run=event.get("report"))
@@ -179,16 +183,37 @@ class EventHandler:
         await queue.update_run_fields(session, self.run_id, last_step=step, updated_at=utcnow())
         return "metric"
 
-    async def _store_eval_traces(self, session: AsyncSession) -> None:
-        """Each eval.json example becomes a stored trace, a model output: meta.source =
-        run:<id>, meta.run_id, and the task of the held-out example (read from the reference
-        trace when eval.json does not carry it)."""
+    async def _read_eval_doc(self) -> dict[str, Any] | None:
         path = self.attempt_dir / "eval.json"
         try:
             data = json.loads(await asyncio.to_thread(path.read_text, encoding="utf-8"))
         except (OSError, ValueError) as exc:
             log.warning("run %s: eval.json unreadable: %s", self.run_id, exc)
-            return
+            return None
+        return data if isinstance(data, dict) else None
+
+    async def _record_evaluation(self, session: AsyncSession, doc: dict[str, Any]) -> None:
+        """The end-of-run evaluation becomes an evaluation record of this attempt."""
+        run = await queue.read_run(session, self.run_id)
+        summary = doc.get("summary")
+        if not isinstance(summary, dict):
+            summary = {}
+        step = summary.get("step") if isinstance(summary.get("step"), int) else run.last_step
+        scorer = doc.get("scorer_version") or summary.get("scorer_version")
+        await eval_store.record_run_evaluation(
+            session,
+            run,
+            self.fence,
+            step,
+            await eval_store.latest_checkpoint_name(session, self.run_id),
+            doc,
+            str(scorer or eval_store.DEFAULT_SCORER_VERSION),
+        )
+
+    async def _store_eval_traces(self, session: AsyncSession, data: dict[str, Any]) -> None:
+        """Each eval.json example becomes a stored trace, a model output: meta.source =
+        run:<id>, meta.run_id, and the task of the held-out example (read from the reference
+        trace when eval.json does not carry it)."""
         from sqlalchemy import select
 
         from tunix_rt.traces import store as trace_store

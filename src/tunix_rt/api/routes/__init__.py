@@ -5,7 +5,9 @@ from fastapi import APIRouter
 from tunix_rt.api.routes import (
     artifacts,
     datasets,
+    evaluations,
     health,
+    leaderboard,
     run_logs,
     run_views,
     runs,
@@ -22,4 +24,6 @@ ROUTERS: list[APIRouter] = [
     run_views.router,
     run_logs.router,
     artifacts.router,
+    evaluations.router,
+    leaderboard.router,
 ]

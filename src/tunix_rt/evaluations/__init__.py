@@ -1,0 +1,1 @@
+"""Evaluations as records: a model's scored answers on a dataset split, with per-example rows."""
