@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from tunix_rt.api.routes import (
     artifacts,
+    compare,
     datasets,
     evaluations,
     health,
@@ -25,5 +26,6 @@ ROUTERS: list[APIRouter] = [
     run_logs.router,
     artifacts.router,
     evaluations.router,
+    compare.router,
     leaderboard.router,
 ]
