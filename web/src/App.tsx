@@ -7,6 +7,7 @@ import { Link, matchPath, navigate, useLocation } from './lib/router';
 import { useAsync } from './lib/useAsync';
 import { DatasetDetailPage } from './pages/DatasetDetailPage';
 import { DatasetsPage } from './pages/DatasetsPage';
+import { LeaderboardPage } from './pages/LeaderboardPage';
 import { NewRunPage } from './pages/NewRunPage';
 import { RunDetailPage } from './pages/RunDetailPage';
 import { RunsPage } from './pages/RunsPage';
@@ -26,6 +27,8 @@ function renderRoute(path: string, search: URLSearchParams) {
   if (path === '/traces/compare') return <TraceComparePage search={search} />;
   if ((params = matchPath('/traces/:id', path))) return <TraceDetailPage id={params.id} />;
   if (path === '/datasets') return <DatasetsPage />;
+  if ((params = matchPath('/datasets/:key/leaderboard', path)))
+    return <LeaderboardPage datasetKey={params.key} search={search} />;
   if ((params = matchPath('/datasets/:key', path))) return <DatasetDetailPage datasetKey={params.key} />;
   if (path === '/runs') return <RunsPage search={search} />;
   if (path === '/runs/new') return <NewRunPage search={search} />;

@@ -50,6 +50,17 @@ export type MetricPoint = Schemas['MetricPoint'];
 export type Artifact = Schemas['ArtifactOut'];
 export type Health = Schemas['Health'];
 
+export type Evaluation = Schemas['EvaluationOut'];
+export type EvaluationSummary = Schemas['EvaluationSummary'];
+export type ClassSummary = Schemas['ClassSummary'];
+export type EvaluationList = Schemas['EvaluationList'];
+export type EvaluationExample = Schemas['EvaluationExampleOut'];
+export type EvaluationExampleList = Schemas['EvaluationExampleList'];
+export type Leaderboard = Schemas['Leaderboard'];
+export type LeaderboardEntry = Schemas['LeaderboardEntry'];
+export const LEADERBOARD_METRICS = ['exact_match', 'format_ok'] as const;
+export type LeaderboardMetric = (typeof LEADERBOARD_METRICS)[number];
+
 /** One entry of a 4xx body's `errors` (the server's error handler, not in the schema). */
 export interface FieldError {
   field: string;

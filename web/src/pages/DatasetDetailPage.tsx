@@ -21,13 +21,22 @@ export function DatasetDetailPage({ datasetKey }: { datasetKey: string }) {
       </p>
       <div className="row between">
         <h1>{datasetKey}</h1>
-        <Link
-          to={`/runs/new?dataset=${encodeURIComponent(datasetKey)}`}
-          className="btn btn-primary"
-          data-testid="dataset-new-run"
-        >
-          Train on this dataset
-        </Link>
+        <div className="row">
+          <Link
+            to={`/datasets/${encodeURIComponent(datasetKey)}/leaderboard`}
+            className="btn"
+            data-testid="dataset-leaderboard-link"
+          >
+            Leaderboard
+          </Link>
+          <Link
+            to={`/runs/new?dataset=${encodeURIComponent(datasetKey)}`}
+            className="btn btn-primary"
+            data-testid="dataset-new-run"
+          >
+            Train on this dataset
+          </Link>
+        </div>
       </div>
       <ErrorBanner error={manifest.error} onRetry={manifest.reload} />
       <Loading show={!manifest.data && manifest.error === undefined} />
