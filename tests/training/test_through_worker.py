@@ -138,11 +138,18 @@ async def test_tiny_run_completes_with_metrics_traces_and_checkpoint(
     client: httpx.AsyncClient, dataset_key: str, start_worker: Callable[..., Any]
 ) -> None:
     start_worker("worker")
-    run_id = await enqueue(client, dataset_key)
+    run_id = await enqueue(client, dataset_key, eval_every_steps=20, eval_subset_size=8)
     run = await wait_terminal(client, run_id)
     assert run["status"] == "completed", run
     assert await loss_steps(client, run_id) == list(range(1, 41))
     assert run["eval"]["n"] == 12
+    # Evaluations during training: eval/* metrics at every eval_every_steps step.
+    mid = (await client.get(f"/api/tunix/runs/{run_id}/metrics?name=eval/exact_match")).json()
+    assert [row["step"] for row in mid["data"]] == [20, 40]
+    assert all(0.0 <= row["value"] <= 1.0 for row in mid["data"])
+    # The end-of-run evaluation is an evaluation record with its examples.
+    records = (await client.get(f"/api/evaluations?run_id={run_id}")).json()["data"]
+    assert len(records) == 1 and records[0]["summary"]["n"] == 12 and records[0]["step"] == 40
     evaluation = (await client.get(f"/api/tunix/runs/{run_id}/eval")).json()
     assert len(evaluation["examples"]) == 12
     traces = (await client.get(f"/api/traces?source=run:{run_id}&limit=100")).json()["data"]

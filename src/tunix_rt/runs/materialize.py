@@ -45,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "keep_checkpoints": 2,
     "eval_max_examples": 200,
     "eval_max_new_tokens": 128,
+    "eval_subset_size": 32,
 }
 TRAIN_PATH = "data/train.jsonl"
 HOLDOUT_PATH = "data/holdout.jsonl"
@@ -141,6 +142,8 @@ def build_spec(run: models.Run, settings: Settings) -> dict[str, Any]:
         "evaluation": {
             "max_new_tokens": pick("eval_max_new_tokens"),
             "max_examples": pick("eval_max_examples"),
+            "every_steps": req.get("eval_every_steps"),
+            "subset_size": pick("eval_subset_size"),
         },
     }
 

@@ -45,6 +45,8 @@ class RunRequest(BaseModel):
     warmup_fraction: float | None = Field(default=None, ge=0, lt=1)
     eval_max_examples: int | None = Field(default=None, ge=0, le=100_000)
     eval_max_new_tokens: int | None = Field(default=None, ge=1, le=4096)
+    eval_every_steps: int | None = Field(default=None, ge=1)
+    eval_subset_size: int | None = Field(default=None, ge=1, le=10_000)
     timeout_s: int | None = Field(default=None, ge=1, le=MAX_TIMEOUT_S)
     priority: int = Field(default=0, ge=-1000, le=1000)
     max_attempts: int | None = Field(default=None, ge=1, le=20)

@@ -104,7 +104,9 @@ def run_real(spec: spec_lib.Spec, events: EventChannel, stop: StopSignal) -> int
     processor = tokenizer.prepare_tokenizer(spec, train)
     encoded = [tokenizer.encode_example(processor, e) for e in train]
     eval_examples = holdout[: spec.evaluation.max_examples]
-    prompt_length = evaluate.plan_prompt_length(processor, eval_examples)
+    subset = holdout[: spec.evaluation.subset_size] if spec.evaluation.every_steps else []
+    longest = eval_examples if len(eval_examples) >= len(subset) else subset
+    prompt_length = evaluate.plan_prompt_length(processor, longest)
     plan = batches.BatchPlan(
         batch_size=hp.batch_size,
         seq_length=batches.plan_seq_length(encoded, hp.max_seq_length),
@@ -129,7 +131,26 @@ def run_real(spec: spec_lib.Spec, events: EventChannel, stop: StopSignal) -> int
             f"generates at most {spec.evaluation.max_new_tokens}: long answers will be cut off",
             flush=True,
         )
-    outcome = sft.run_training(spec, built, encoded, plan, events, stop)
+    mid_eval = None
+    if spec.evaluation.every_steps and subset:
+        mid_eval = evaluate.MidTrainingEval(
+            built,
+            processor,
+            subset,
+            spec.evaluation.every_steps,
+            spec.evaluation.max_new_tokens,
+            events,
+        )
+    outcome = sft.run_training(
+        spec, built, encoded, plan, events, stop, mid_eval.maybe_run if mid_eval else None
+    )
+    if mid_eval is not None and mid_eval.done_steps:
+        print(
+            f"evaluations during training: {len(mid_eval.done_steps)} in "
+            f"{mid_eval.wall_s:.1f}s ({100 * mid_eval.wall_s / max(outcome.wall_s, 1e-9):.0f}% "
+            "of the training time)",
+            flush=True,
+        )
     if outcome.stopped:
         print(f"stopped ({stop.reason}) at step {outcome.final_step}", flush=True)
         events.error(f"stopped by {stop.reason} at step {outcome.final_step}")

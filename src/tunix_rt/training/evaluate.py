@@ -32,39 +32,57 @@ def plan_prompt_length(processor: Any, examples: list[data.Example]) -> int:
     return next_power_of_2(longest)
 
 
+class GreedyGenerator:
+    """Tunix's Sampler, built (and compiled) once and reused: before each call it takes the
+    model's current weights, so evaluations during training see the weights of that step."""
+
+    def __init__(
+        self, built: BuiltModel, processor: Any, max_new_tokens: int, prompt_length: int
+    ) -> None:
+        from tunix.generate import sampler as sampler_lib
+        from tunix.generate import tokenizer_adapter
+
+        layout = built.layout
+        self._built = built
+        self._max_new_tokens = max_new_tokens
+        self._prompt_length = prompt_length
+        self._stops = stop_token_ids(processor)
+        self._sampler = sampler_lib.Sampler(
+            built.model,
+            tokenizer_adapter.TokenizerAdapter(processor),
+            sampler_lib.CacheConfig(
+                cache_size=prompt_length + max_new_tokens + 1,
+                num_layers=layout.num_layers,
+                num_kv_heads=layout.num_kv_heads,
+                head_dim=layout.head_dim,
+            ),
+        )
+
+    def __call__(self, prompts: list[str]) -> list[str]:
+        from flax import nnx
+
+        self._sampler.transformer_state = nnx.variables(self._built.model)
+        outputs: list[str] = []
+        batch = min(EVAL_BATCH_SIZE, len(prompts))
+        for start in range(0, len(prompts), batch):
+            chunk = prompts[start : start + batch]
+            # Pad the last chunk with copies: one batch shape, one compile.
+            padded = chunk + [chunk[-1]] * (batch - len(chunk))
+            result = self._sampler(
+                padded,
+                max_generation_steps=self._max_new_tokens,
+                max_prompt_length=self._prompt_length,
+                eos_tokens=self._stops,
+                temperature=0.0,
+            )
+            outputs.extend(result.text[: len(chunk)])
+        return outputs
+
+
 def generate(
     built: BuiltModel, processor: Any, prompts: list[str], max_new_tokens: int, prompt_length: int
 ) -> list[str]:
-    from tunix.generate import sampler as sampler_lib
-    from tunix.generate import tokenizer_adapter
-
-    layout = built.layout
-    sampler = sampler_lib.Sampler(
-        built.model,
-        tokenizer_adapter.TokenizerAdapter(processor),
-        sampler_lib.CacheConfig(
-            cache_size=prompt_length + max_new_tokens + 1,
-            num_layers=layout.num_layers,
-            num_kv_heads=layout.num_kv_heads,
-            head_dim=layout.head_dim,
-        ),
-    )
-    stops = stop_token_ids(processor)
-    outputs: list[str] = []
-    batch = min(EVAL_BATCH_SIZE, len(prompts))
-    for start in range(0, len(prompts), batch):
-        chunk = prompts[start : start + batch]
-        # Pad the last chunk with copies: one batch shape, one compile.
-        padded = chunk + [chunk[-1]] * (batch - len(chunk))
-        result = sampler(
-            padded,
-            max_generation_steps=max_new_tokens,
-            max_prompt_length=prompt_length,
-            eos_tokens=stops,
-            temperature=0.0,
-        )
-        outputs.extend(result.text[: len(chunk)])
-    return outputs
+    return GreedyGenerator(built, processor, max_new_tokens, prompt_length)(prompts)
 
 
 def _rate(rows: list[dict[str, Any]], key: str) -> float:
@@ -99,6 +117,72 @@ def summarize(rows: list[dict[str, Any]], groups: list[str]) -> dict[str, Any]:
     return summary
 
 
+def score_rows(examples: list[data.Example], generated: list[str]) -> list[dict[str, Any]]:
+    rows = []
+    for example, text in zip(examples, generated, strict=True):
+        verdict = scorer.score_generation(text, example.expected_answer)
+        rows.append(
+            {
+                "id": example.id,
+                "trace_id": example.trace_id,
+                "task": example.task,
+                "prompt": example.user_prompt,
+                "expected_answer": example.expected_answer,
+                "generated": text,
+                "extracted_answer": verdict.extracted,
+                "correct": verdict.correct,
+                "format_ok": verdict.format_ok,
+            }
+        )
+    return rows
+
+
+class MidTrainingEval:
+    """Evaluations during training: greedy generation on a pinned holdout subset every
+    `every_steps` steps, reported as eval/* metrics at that step (per expected answer too,
+    when there are at most MAX_CLASS_BREAKDOWN classes)."""
+
+    def __init__(
+        self,
+        built: BuiltModel,
+        processor: Any,
+        subset: list[data.Example],
+        every_steps: int,
+        max_new_tokens: int,
+        events: EventChannel,
+    ) -> None:
+        self.every_steps = every_steps
+        self._subset = subset
+        self._events = events
+        self._generate = GreedyGenerator(
+            built, processor, max_new_tokens, plan_prompt_length(processor, subset)
+        )
+        self.wall_s = 0.0
+        self.done_steps: set[int] = set()
+
+    def maybe_run(self, step: int) -> None:
+        if not self._subset or step <= 0 or step % self.every_steps or step in self.done_steps:
+            return
+        self.done_steps.add(step)
+        started = time.perf_counter()
+        rows = score_rows(self._subset, self._generate([e.prompt for e in self._subset]))
+        summary = summarize(rows, [e.task for e in self._subset])
+        values = {
+            "eval/exact_match": summary["exact_match"],
+            "eval/format_ok": summary["format_ok"],
+        }
+        for label, bucket in (summary.get("by_expected_answer") or {}).items():
+            values[f"eval/exact_match/{label}"[:64]] = bucket["exact_match"]
+        self._events.emit("metric", step=step, values=values)
+        took = time.perf_counter() - started
+        self.wall_s += took
+        print(
+            f"eval at step {step}: exact_match {summary['exact_match']:.3f} "
+            f"format_ok {summary['format_ok']:.3f} n {summary['n']} ({took:.1f}s)",
+            flush=True,
+        )
+
+
 def run_evaluation(
     built: BuiltModel,
     processor: Any,
@@ -117,22 +201,7 @@ def run_evaluation(
         generated = generate(
             built, processor, [e.prompt for e in examples], max_new_tokens, prompt_length
         )
-    rows = []
-    for example, text in zip(examples, generated, strict=True):
-        verdict = scorer.score_generation(text, example.expected_answer)
-        rows.append(
-            {
-                "id": example.id,
-                "trace_id": example.trace_id,
-                "task": example.task,
-                "prompt": example.user_prompt,
-                "expected_answer": example.expected_answer,
-                "generated": text,
-                "extracted_answer": verdict.extracted,
-                "correct": verdict.correct,
-                "format_ok": verdict.format_ok,
-            }
-        )
+    rows = score_rows(examples, generated)
     summary = summarize(rows, [e.task for e in examples])
     summary.update(
         step=step,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -139,8 +140,16 @@ class ProgressHooks:
     only delays an announcement, never invents one.
     """
 
-    def __init__(self, spec: Spec, events: EventChannel, plan: BatchPlan, clock: StepClock):
+    def __init__(
+        self,
+        spec: Spec,
+        events: EventChannel,
+        plan: BatchPlan,
+        clock: StepClock,
+        on_step_end: Callable[[int], None] | None = None,
+    ):
         self._spec = spec
+        self._on_step_end = on_step_end
         self._clock = clock
         self._events = events
         self._plan = plan
@@ -169,6 +178,9 @@ class ProgressHooks:
 
     def on_train_step_end(self, trainer: Any, train_step: int, train_loss: Any) -> None:
         self.announce_checkpoints()
+        if self._on_step_end is not None:
+            # trainer.train_steps: the steps completed so far (this hook fires a step late).
+            self._on_step_end(int(trainer.train_steps))
 
     def on_train_end(self, trainer: Any) -> None:
         self._clock.end = time.perf_counter()
@@ -202,6 +214,7 @@ def run_training(
     plan: BatchPlan,
     events: EventChannel,
     stop: StopSignal,
+    on_step_end: Callable[[int], None] | None = None,
 ) -> TrainOutcome:
     import orbax.checkpoint as ocp
     from tunix.sft import metrics_logger, peft_trainer
@@ -231,7 +244,7 @@ def run_training(
     )
     trainer = peft_trainer.PeftTrainer(built.model, build_optimizer(spec, plan.total_steps), config)
     trainer = trainer.with_gen_model_input_fn(make_model_input_fn())
-    progress = ProgressHooks(spec, events, plan, clock)
+    progress = ProgressHooks(spec, events, plan, clock, on_step_end)
     trainer.with_training_hooks(progress)
     start_step = progress.start_step = trainer.train_steps
     if start_step:

@@ -94,6 +94,10 @@ class Hyperparameters(_Strict):
 class EvaluationSpec(_Strict):
     max_new_tokens: int = Field(default=64, ge=1, le=4096)
     max_examples: int = Field(default=200, ge=0, le=100_000)
+    # Evaluations during training: every N steps, on the first subset_size holdout examples
+    # (the holdout is in content order, so the subset is pinned), as eval/* metrics.
+    every_steps: int | None = Field(default=None, ge=1)
+    subset_size: int = Field(default=32, ge=1, le=10_000)
 
 
 class Spec(_Strict):
