@@ -1,12 +1,38 @@
 // The Evaluation and Artifacts tabs of a run.
 import { ApiError, api } from '../api/client';
 import { withToken } from '../api/token';
-import type { Artifact, EvalReport } from '../api/types';
+import type { Artifact, EvalReport, EvaluationList } from '../api/types';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { formatBytes, formatDate, formatPercent } from '../lib/format';
 import { useAsync } from '../lib/useAsync';
+import { EvaluationRecord } from './EvaluationRecord';
 
 export function EvalTab({ runId, version }: { runId: string; version: number }) {
+  const records = useAsync(
+    (signal) => api.get<EvaluationList>('/api/evaluations', { run_id: runId, limit: 1 }, signal),
+    [runId, version],
+  );
+  const newest = records.data?.data[0];
+  if (records.error !== undefined && !records.data) {
+    return (
+      <section data-testid="eval-tab">
+        <ErrorBanner error={records.error} onRetry={records.reload} />
+      </section>
+    );
+  }
+  if (!records.data) return <section data-testid="eval-tab" />;
+  if (newest) {
+    return (
+      <section data-testid="eval-tab">
+        <EvaluationRecord key={newest.evaluation_id} evaluation={newest} total={records.data.total} />
+      </section>
+    );
+  }
+  return <StoredEvalReport runId={runId} version={version} />;
+}
+
+/** Runs recorded before evaluations were records: the eval.json artifact, all rows on one page. */
+function StoredEvalReport({ runId, version }: { runId: string; version: number }) {
   const report = useAsync(
     (signal) => api.get<EvalReport>(`/api/tunix/runs/${runId}/eval`, undefined, signal),
     [runId, version],
