@@ -161,7 +161,9 @@ def test_traces_dataset_run_flow(page: Page, server: Server) -> None:
 
     page.get_by_test_id("tab-eval").click()
     expect(page.get_by_test_id("eval-summary")).to_be_visible()
-    expect(page.get_by_test_id("eval-example")).to_have_count(run["eval"]["n"])
+    # The end-of-run evaluation is a record; its examples are paged 50 at a time.
+    expect(page.get_by_test_id("eval-record")).to_be_visible()
+    expect(page.get_by_test_id("eval-example")).to_have_count(min(run["eval"]["n"], 50))
     save_screenshot(page, "run-eval")
 
     # Artifacts: a checkpoint is listed and its download is a tar of the checkpoint.
@@ -183,6 +185,23 @@ def test_traces_dataset_run_flow(page: Page, server: Server) -> None:
     page.get_by_test_id("nav-runs").click()
     row = page.locator(f"[data-testid=run-row][data-run-id='{run_id}']")
     expect(row.get_by_test_id("status-badge")).to_have_attribute("data-status", "completed")
+
+    # The dataset's leaderboard ranks the run's evaluation, with its interval and n.
+    page.goto(f"{server.url}/datasets/{dataset_key}")
+    page.get_by_test_id("dataset-leaderboard-link").click()
+    entry = page.locator(f"[data-testid=leaderboard-row][data-run-id='{run_id}']")
+    expect(entry).to_have_count(1)
+    board = httpx.get(
+        f"{server.url}/api/leaderboard", params={"dataset_key": dataset_key}, timeout=10
+    ).json()["data"]
+    ranked = next(e for e in board if e["run_id"] == run_id)
+    assert ranked["n"] > 0
+    expect(entry).to_have_attribute("data-evaluation-id", ranked["evaluation_id"])
+    expect(entry.get_by_test_id("leaderboard-n")).to_have_text(str(ranked["n"]))
+    expect(entry.get_by_test_id("interval-range")).to_be_visible()
+    save_screenshot(page, "leaderboard")
+    entry.get_by_test_id("leaderboard-run-link").click()
+    expect(page).to_have_url(re.compile(rf"/runs/{run_id}$"))
 
 
 def point_count(page: Page) -> int:
