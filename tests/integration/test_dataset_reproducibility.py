@@ -217,8 +217,10 @@ async def test_eval_outputs_are_stored_with_task_and_run(
     ]
     (tmp_path / "eval.json").write_text(json.dumps({"summary": {}, "examples": examples}))
     handler = EventHandler(sessions, None, run_id, tmp_path, fence=1)
+    doc = await handler._read_eval_doc()
+    assert doc is not None
     async with sessions() as session:
-        await handler._store_eval_traces(session)
+        await handler._store_eval_traces(session, doc)
         await session.commit()
     async with sessions() as session:
         rows = (
