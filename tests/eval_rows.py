@@ -1,5 +1,5 @@
 """Seed evaluation rows (a record and its per-example rows) directly with the ORM, for the
-paired-comparison tests: each example is (example_key, baseline-style verdict)."""
+comparison and leaderboard tests: each example is (example_key, baseline-style verdict)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ async def insert_evaluation(
     scorer_version: str = "answer-v1",
     dataset_key: str = "duel-v1",
     format_ok: Sequence[bool] | None = None,
+    run_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
     """An evaluation whose i-th example has key examples[i][0] and is correct when
     examples[i][1]; its generated text says which evaluation produced it."""
@@ -32,7 +33,7 @@ async def insert_evaluation(
         session.add(
             models.Evaluation(
                 id=evaluation_id,
-                run_id=None,
+                run_id=run_id,
                 step=100,
                 dataset_key=dataset_key,
                 split="holdout",

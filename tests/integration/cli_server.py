@@ -6,6 +6,7 @@ session's database (SQLite file or throwaway PostgreSQL database).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -13,11 +14,16 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from tests.conftest import empty_tables
+from tunix_rt.db import engine as db_engine
 
 REPO = Path(__file__).resolve().parents[2]
 TUNIX_RT = str(Path(sys.executable).parent / "tunix-rt")
@@ -203,3 +209,27 @@ def wait_for_status(
         if time.monotonic() > deadline:
             raise AssertionError(f"run {run_id} still {run['status']} after {timeout_s}s")
         time.sleep(0.2)
+
+
+def empty_database(database_url: str) -> None:
+    """Empty every table of the test session's database (after a module's server)."""
+
+    async def empty() -> None:
+        eng = db_engine.create_engine(database_url)
+        try:
+            await empty_tables(eng)
+        finally:
+            await eng.dispose()
+
+    asyncio.run(empty())
+
+
+@contextmanager
+def module_server(database_url: str, home: Path) -> Iterator[Server]:
+    """A `tunix-rt serve` for a test module; its rows are emptied when it stops."""
+    srv = start_server(database_url, home)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+        empty_database(database_url)

@@ -14,8 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.cli_server import run_cli, start_server
-from tests.integration.test_cli_runs import empty_database
+from tests.integration.cli_server import empty_database, run_cli, start_server
 from tunix_rt.cli import demo
 
 RUN_URL = re.compile(r"http://127\.0\.0\.1:\d+/runs/([0-9a-f-]{36})")

@@ -11,19 +11,17 @@ from collections.abc import Iterator
 import pytest
 
 from tests.eval_rows import Sessions, insert_evaluation
-from tests.integration.cli_server import Server, run_cli, start_server
-from tests.integration.test_cli_runs import empty_database
+from tests.integration.cli_server import (
+    Server,
+    module_server,
+    run_cli,
+)
 
 
 @pytest.fixture(scope="module")
 def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    home = tmp_path_factory.mktemp("cli-eval") / "home"
-    srv = start_server(database_url, home)
-    try:
+    with module_server(database_url, tmp_path_factory.mktemp("cli-eval") / "home") as srv:
         yield srv
-    finally:
-        srv.stop()
-        empty_database(database_url)
 
 
 async def pair(sessions: Sessions, right_to_wrong: int, wrong_to_right: int) -> tuple[str, str]:

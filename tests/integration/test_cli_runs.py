@@ -6,7 +6,6 @@ well under a second; the fixture writes a checkpoint, eval.json and metrics like
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import tarfile
@@ -16,38 +15,20 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import empty_tables
 from tests.integration.cli_server import (
     Server,
     make_dataset,
+    module_server,
     run_cli,
     spawn_cli,
-    start_server,
     wait_for_status,
 )
-from tunix_rt.db import engine as db_engine
-
-
-def empty_database(database_url: str) -> None:
-    async def empty() -> None:
-        eng = db_engine.create_engine(database_url)
-        try:
-            await empty_tables(eng)
-        finally:
-            await eng.dispose()
-
-    asyncio.run(empty())
 
 
 @pytest.fixture(scope="module")
 def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    home = tmp_path_factory.mktemp("cli-runs") / "home"
-    srv = start_server(database_url, home)
-    try:
+    with module_server(database_url, tmp_path_factory.mktemp("cli-runs") / "home") as srv:
         yield srv
-    finally:
-        srv.stop()
-        empty_database(database_url)
 
 
 @pytest.fixture(scope="module")

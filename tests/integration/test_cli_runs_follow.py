@@ -18,6 +18,7 @@ import pytest
 
 from tests.integration.cli_server import (
     Server,
+    empty_database,
     free_port,
     make_dataset,
     run_cli,
@@ -26,7 +27,6 @@ from tests.integration.cli_server import (
     start_worker,
     wait_for_status,
 )
-from tests.integration.test_cli_runs import empty_database
 
 STEPS = 60
 

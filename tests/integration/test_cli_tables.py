@@ -16,11 +16,10 @@ import pytest
 from tests.integration.cli_server import (
     Server,
     make_dataset,
+    module_server,
     run_cli,
-    start_server,
     wait_for_status,
 )
-from tests.integration.test_cli_runs import empty_database
 from tunix_rt.db import engine as db_engine
 from tunix_rt.runs import queue
 from tunix_rt.runs.schema import RunRequest
@@ -32,13 +31,8 @@ NARROW = ("80", None)
 
 @pytest.fixture(scope="module")
 def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    home = tmp_path_factory.mktemp("cli-tables") / "home"
-    srv = start_server(database_url, home)
-    try:
+    with module_server(database_url, tmp_path_factory.mktemp("cli-tables") / "home") as srv:
         yield srv
-    finally:
-        srv.stop()
-        empty_database(database_url)
 
 
 @pytest.fixture(scope="module")

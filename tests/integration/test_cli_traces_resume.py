@@ -11,8 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.integration.cli_server import run_cli, spawn_cli, start_server
-from tests.integration.test_cli_runs import empty_database
+from tests.integration.cli_server import empty_database, run_cli, spawn_cli, start_server
 from tests.integration.test_traces_api import make_payload
 
 LINES = 6_000

@@ -8,10 +8,8 @@ import uuid
 
 import httpx
 
-from tests import run_rows
+from tests import eval_rows, run_rows
 from tests.integration.worker_helpers import Sessions
-from tunix_rt.db import models
-from tunix_rt.db.types import utcnow
 
 Z95 = 1.959963984540054
 
@@ -39,25 +37,10 @@ async def add_evaluation(
         dataset_key=dataset_key,
         request={"dataset_key": dataset_key, "learning_rate": lr, "name": f"lr {lr}"},
     )
-    evaluation_id = uuid.uuid4()
-    async with sessions() as session:
-        session.add(
-            models.Evaluation(
-                id=evaluation_id,
-                run_id=run_id,
-                step=300,
-                dataset_key=dataset_key,
-                split="holdout",
-                status=status,
-                scorer_version="answer-v1",
-                n=n,
-                exact_match=correct / n,
-                format_ok=1.0,
-                summary={},
-                created_at=utcnow(),
-            )
-        )
-        await session.commit()
+    examples = [(f"k{i}", i < correct) for i in range(n)]
+    evaluation_id = await eval_rows.insert_evaluation(
+        sessions, examples, status=status, dataset_key=dataset_key, run_id=run_id
+    )
     return run_id, evaluation_id
 
 

@@ -17,13 +17,13 @@ import httpx
 
 from tests.integration.cli_server import (
     REPO,
+    empty_database,
     free_port,
     make_dataset,
     service_env,
     start_server,
     wait_for_status,
 )
-from tests.integration.test_cli_runs import empty_database
 from tunix_rt.db import engine as db_engine
 from tunix_rt.runs import registry
 

@@ -13,8 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.cli_server import Server, make_dataset, start_server
-from tests.integration.test_cli_runs import empty_database
+from tests.integration.cli_server import Server, empty_database, make_dataset, start_server
 from tests.integration.test_traces_api import make_payload
 
 REQUEST_TIMEOUT_S = 1.0
