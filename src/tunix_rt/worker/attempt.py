@@ -275,26 +275,24 @@ class RunAttempt:
 
     async def _register_outputs(self) -> bool:
         """Register the attempt's files (fenced); False when the attempt lost the run."""
-        while True:
-            try:
-                async with self.ctx.sessions() as session:
-                    await queue.fence_attempt(session, self.run_id, self.fence)
-                    await artifacts.register_run_outputs(
-                        session, self.run_id, self.run_dir, self.attempt_rel
-                    )
-                    await session.commit()
-                return True
-            except errors.LeaseLost:
-                self._fenced()
-                return False
-            except OSError as exc:  # reading the attempt directory failed
-                log.warning("run %s: registering artifacts failed: %s", self.run_id, exc)
-                return True
-            except Exception as exc:
-                if not self.heartbeat.still_owned():
-                    return False
-                log.warning("run %s: registering artifacts failed, retrying: %s", self.run_id, exc)
-                await asyncio.sleep(FINISH_RETRY_DELAY_S)
+        try:
+            await self._while_owned(self._register)
+        except errors.LeaseLost:
+            self._fenced()
+            return False
+        except OSError as exc:  # reading the attempt directory failed: finish without them
+            log.warning("run %s: registering artifacts failed: %s", self.run_id, exc)
+        except Exception:
+            return False  # the database stayed away past the renew deadline
+        return True
+
+    async def _register(self) -> None:
+        async with self.ctx.sessions() as session:
+            await queue.fence_attempt(session, self.run_id, self.fence)
+            await artifacts.register_run_outputs(
+                session, self.run_id, self.run_dir, self.attempt_rel
+            )
+            await session.commit()
 
     async def _conclude(
         self, exit_code: int, stopped_first: bool, writer: LogWriter, handler: EventHandler
