@@ -138,6 +138,36 @@ async def list_metrics(
     return [(r.name, r.step, r.value) for r in await session.execute(stmt)]
 
 
+async def list_metrics_timed(
+    session: AsyncSession,
+    run_id: uuid.UUID,
+    *,
+    name: str | None = None,
+    after_step: int | None = None,
+    limit: int = MAX_METRIC_POINTS,
+) -> list[tuple[str, int, float, float | None]]:
+    """list_metrics with wall_s: seconds from the run's first start to when the point was
+    stored (None before the run has started). started_at is set once, at the first claim, so
+    a resumed attempt's points continue the same clock."""
+    M = models.RunMetric
+    started = await session.scalar(select(Run.started_at).where(Run.id == run_id))
+    stmt = select(M.name, M.step, M.value, M.created_at).where(M.run_id == run_id)
+    if name is not None:
+        stmt = stmt.where(M.name == name)
+    if after_step is not None:
+        stmt = stmt.where(M.step > after_step)
+    stmt = stmt.order_by(M.step, M.name).limit(limit)
+    return [
+        (
+            r.name,
+            r.step,
+            r.value,
+            None if started is None else (r.created_at - started).total_seconds(),
+        )
+        for r in await session.execute(stmt)
+    ]
+
+
 async def read_max_metric_step(session: AsyncSession, run_id: uuid.UUID) -> int | None:
     M = models.RunMetric
     step: int | None = await session.scalar(select(func.max(M.step)).where(M.run_id == run_id))

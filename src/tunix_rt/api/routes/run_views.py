@@ -43,6 +43,7 @@ class MetricPoint(BaseModel):
     name: str
     step: int
     value: float
+    wall_s: float | None = None  # seconds since the run first started; None while pending
 
 
 class MetricList(BaseModel):
@@ -117,10 +118,10 @@ async def list_run_metrics(
 ) -> MetricList:
     _check_text("name", name)
     await registry.ensure_run_exists(session, run_id)
-    rows = await registry.list_metrics(
+    rows = await registry.list_metrics_timed(
         session, run_id, name=name, after_step=after_step, limit=limit
     )
-    return MetricList(data=[MetricPoint(name=n, step=s, value=v) for n, s, v in rows])
+    return MetricList(data=[MetricPoint(name=n, step=s, value=v, wall_s=w) for n, s, v, w in rows])
 
 
 @router.get("/{run_id}/eval")
