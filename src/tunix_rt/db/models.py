@@ -144,13 +144,48 @@ class Run(Base):
     last_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
     eval: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    # "train" or "eval": an evaluation job runs on the same queue and workers as training.
+    kind: Mapped[str] = mapped_column(
+        String(16), nullable=False, default="train", server_default="train"
+    )
+    name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    notes: Mapped[str] = mapped_column(Text, nullable=False, default="", server_default="")
+    # The best checkpoint by the run's chosen metric (evaluations during training).
+    best_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    best_value: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     __table_args__ = (
         Index("ix_runs_claim", "status", "priority", "created_at"),
+        Index("ix_runs_kind", "kind", "created_at"),
         Index("ix_runs_created_at", "created_at"),
         Index("ix_runs_dataset_key", "dataset_key"),
         Index("ix_runs_lease", "status", "lease_expires_at"),
     )
+
+
+class RunTag(Base):
+    __tablename__ = "run_tags"
+
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+    __table_args__ = (Index("ix_run_tags_tag", "tag"),)
+
+
+class CheckpointPin(Base):
+    """A checkpoint step that retention must keep, one row per reason ("evaluation:<id>",
+    "export:<format>", "user")."""
+
+    __tablename__ = "checkpoint_pins"
+
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    step: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reason: Mapped[str] = mapped_column(String(128), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
 
 class RunEvent(Base):
@@ -249,9 +284,15 @@ class Evaluation(Base):
     wall_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The eval job (a runs row of kind "eval") that produces this record; None for the
+    # end-of-run evaluation of a training run.
+    job_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("runs.id", ondelete="CASCADE"), nullable=True
+    )
 
     __table_args__ = (
         Index("ix_evaluations_run_id", "run_id"),
+        Index("ix_evaluations_job_id", "job_id"),
         Index("ix_evaluations_dataset_key", "dataset_key", "split"),
     )
 
