@@ -19,6 +19,7 @@ from tunix_rt import errors
 from tunix_rt.db import bulk, models
 from tunix_rt.db.types import utcnow
 from tunix_rt.evaluations import stats
+from tunix_rt.runs.registry import id_prefix_range
 
 DEFAULT_SCORER_VERSION = "answer-v1"
 END_OF_RUN_SPLIT = "holdout"
@@ -192,13 +193,17 @@ async def list_evaluations(
     *,
     run_id: uuid.UUID | None = None,
     dataset_key: str | None = None,
+    id_prefix: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[models.Evaluation], int]:
-    """Newest first; returns the page and the number of matching evaluations."""
+    """Newest first; returns the page and the number of matching evaluations.
+    `id_prefix` (a short id) is a primary-key range scan, as for runs."""
     conditions = []
     if run_id is not None:
         conditions.append(Evaluation.run_id == run_id)
+    if id_prefix is not None:
+        conditions.append(Evaluation.id.between(*id_prefix_range(id_prefix)))
     if dataset_key is not None:
         conditions.append(Evaluation.dataset_key == dataset_key)
     total = (

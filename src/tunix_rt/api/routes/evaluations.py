@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from tunix_rt import errors
 from tunix_rt.api.deps import Session
-from tunix_rt.evaluations import store
+from tunix_rt.evaluations import confusion, store
 from tunix_rt.evaluations.schema import (
     EvaluationExampleList,
     EvaluationExampleOut,
@@ -32,13 +32,27 @@ async def list_evaluations(
     session: Session,
     run_id: uuid.UUID | None = None,
     dataset_key: Annotated[str | None, Query(min_length=1, max_length=300)] = None,
+    id_prefix: Annotated[
+        str | None,
+        Query(
+            min_length=4,
+            max_length=36,
+            pattern=r"^[0-9a-fA-F-]+$",
+            description="Only evaluations whose id starts with these hex digits (a short id).",
+        ),
+    ] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> EvaluationList:
     if dataset_key is not None and "\x00" in dataset_key:
         raise errors.ValidationFailed("dataset_key must not contain NUL characters")
     rows, total = await store.list_evaluations(
-        session, run_id=run_id, dataset_key=dataset_key, limit=limit, offset=offset
+        session,
+        run_id=run_id,
+        dataset_key=dataset_key,
+        id_prefix=id_prefix,
+        limit=limit,
+        offset=offset,
     )
     return EvaluationList(
         data=[EvaluationOut.of(row) for row in rows],
@@ -70,3 +84,10 @@ async def list_evaluation_examples(
         total=total,
         next_offset=_next_offset(offset, limit, total),
     )
+
+
+@router.get("/{evaluation_id}/confusion", response_model=confusion.Confusion)
+async def read_confusion(evaluation_id: uuid.UUID, session: Session) -> confusion.Confusion:
+    """Expected vs extracted answer counts ("other": an answer outside the classes, "none":
+    no answer); 409 when the evaluation has more than 20 distinct expected answers."""
+    return await confusion.read_confusion(session, evaluation_id)
