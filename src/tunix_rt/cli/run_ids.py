@@ -37,7 +37,8 @@ def resolve_run_id(client: Client, ref: str) -> str:
             "see `tunix-rt runs list`)"
         )
     page = client.get_json(
-        "/api/tunix/runs", params={"id_prefix": ref, "limit": MAX_CANDIDATES_SHOWN + 1}
+        "/api/tunix/runs",
+        params={"id_prefix": ref, "kind": "all", "limit": MAX_CANDIDATES_SHOWN + 1},
     )
     matches: list[dict[str, Any]] = page["data"]
     if not matches:

@@ -53,12 +53,13 @@ from tunix_rt.db import models
 from tunix_rt.db.types import UTCDateTime, utcnow
 from tunix_rt.runs import notify, states
 from tunix_rt.runs.notify import Notice
-from tunix_rt.runs.schema import RunRequest
+from tunix_rt.runs.schema import LABEL_FIELDS, RunRequest
 
 CAS_RETRIES = 5
 ERROR_MAX_CHARS = 4000
 
 Run = models.Run
+RunTag = models.RunTag
 
 
 @dataclass(frozen=True)
@@ -113,11 +114,18 @@ async def enqueue_run(
     default_max_attempts: int,
     retry_of: uuid.UUID | None = None,
 ) -> tuple[models.Run, Notice]:
-    """Insert a pending run. The stored request keeps what the user sent (plus retry_of)."""
+    """Insert a pending run. The stored request keeps what the user sent (plus retry_of);
+    its labels (name, tags, notes) go to their own columns and run_tags."""
     now = utcnow()
-    stored = request.model_dump(mode="json", exclude_none=True)
+    stored = request.model_dump(mode="json", exclude_none=True, exclude=set(LABEL_FIELDS))
+    name, notes, tags = request.name, request.notes, request.tags
     if retry_of is not None:
         stored["retry_of"] = str(retry_of)
+        if not (name or notes or tags):
+            # A retry continues the same experiment: it keeps the old run's current labels.
+            old = await read_run(session, retry_of)
+            name, notes = old.name, old.notes
+            tags = list(await session.scalars(select(RunTag.tag).where(RunTag.run_id == old.id)))
     run = Run(
         id=uuid.uuid4(),
         dataset_key=request.dataset_key,
@@ -133,9 +141,13 @@ async def enqueue_run(
         created_at=now,
         queued_at=now,
         updated_at=now,
+        name=name,
+        notes=notes,
     )
     session.add(run)
     await session.flush()
+    if tags:
+        await session.execute(insert(RunTag), [{"run_id": run.id, "tag": tag} for tag in tags])
     reason = f"retry of {retry_of}" if retry_of is not None else "enqueued"
     return run, await _record_event(session, run, None, reason, "enqueued")
 

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
 from tunix_rt import errors
 from tunix_rt.db import models
-from tunix_rt.runs import downloads, queue
+from tunix_rt.runs import downloads, labels, queue
 from tunix_rt.runs.schema import RunEventOut, RunOut, RunRowOut, RunStatusOut
 
 Run = models.Run
@@ -36,6 +36,9 @@ class RunFilters:
     dataset_key: str | None = None
     mode: str | None = None
     id_prefix: str | None = None
+    kind: str | None = "train"  # None: every kind
+    tags: tuple[str, ...] = ()  # runs holding all of them
+    name_contains: str | None = None  # case-insensitive substring of the name
 
 
 def id_prefix_range(prefix: str) -> tuple[uuid.UUID, uuid.UUID]:
@@ -61,8 +64,19 @@ async def list_runs(
 ) -> tuple[list[RunRowOut], bool]:
     """Newest first; returns the page and whether another page follows."""
     stmt = select(Run).options(
-        defer(Run.stdout_tail, raiseload=True), defer(Run.stderr_tail, raiseload=True)
+        defer(Run.stdout_tail, raiseload=True),
+        defer(Run.stderr_tail, raiseload=True),
+        defer(Run.notes, raiseload=True),
     )
+    if filters.kind is not None:
+        stmt = stmt.where(Run.kind == filters.kind)
+    for tag in filters.tags:
+        # One primary-key probe of run_tags (run_id, tag) per listed run and tag.
+        stmt = stmt.where(exists().where(models.RunTag.run_id == Run.id, models.RunTag.tag == tag))
+    if filters.name_contains:
+        # ILIKE on PostgreSQL, lower(name) LIKE lower(:q) on SQLite (ASCII case folding there);
+        # autoescape makes % and _ in the query match themselves.
+        stmt = stmt.where(Run.name.icontains(filters.name_contains, autoescape=True))
     if filters.status is not None:
         stmt = stmt.where(Run.status == filters.status)
     if filters.dataset_key is not None:
@@ -75,11 +89,14 @@ async def list_runs(
     # One extra row tells whether a next page exists without a COUNT(*).
     stmt = stmt.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit + 1).offset(offset)
     runs = list((await session.scalars(stmt)).all())
-    return [RunRowOut.from_model(run) for run in runs[:limit]], len(runs) > limit
+    page = runs[:limit]
+    tags = await labels.read_tags(session, [run.id for run in page])
+    return [RunRowOut.from_model(run, tags.get(run.id, ())) for run in page], len(runs) > limit
 
 
 async def read_run(session: AsyncSession, run_id: uuid.UUID) -> RunOut:
-    return RunOut.from_model(await queue.read_run(session, run_id))
+    run = await queue.read_run(session, run_id)
+    return RunOut.from_model(run, await labels.read_run_tags(session, run_id))
 
 
 async def ensure_run_exists(session: AsyncSession, run_id: uuid.UUID) -> None:

@@ -4,23 +4,73 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tunix_rt.db import models
 from tunix_rt.db.types import utcnow
-from tunix_rt.runs import states
+from tunix_rt.runs import best, states
 from tunix_rt.settings import Settings
-from tunix_rt.traces.schema import check_optional_text
+from tunix_rt.traces.schema import check_optional_text, check_text
 
 PRESET_MODELS = ("tiny", "small")
 MODEL_FAMILIES = ("gemma3", "qwen3", "qwen2", "llama3")
 MODEL_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._\-]{0,63}$")
 MAX_TIMEOUT_S = 7 * 24 * 3600
 MAX_PATH_CHARS = 4096
+MAX_NAME_CHARS = 200
+MAX_NOTES_CHARS = 10_000
+MAX_TAGS = 20
+MAX_TAG_CHARS = 64
+TAG_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+TAG_RE = re.compile(TAG_PATTERN)
+# What a person calls a run: stored in runs.name / runs.notes / run_tags, not in runs.request.
+LABEL_FIELDS = frozenset({"name", "tags", "notes"})
+
+
+def check_tag(value: str) -> str:
+    if not 1 <= len(value) <= MAX_TAG_CHARS or not TAG_RE.match(value):
+        shown = value[:MAX_TAG_CHARS] + ("..." if len(value) > MAX_TAG_CHARS else "")
+        raise ValueError(
+            f"tag {shown!r} must be 1 to {MAX_TAG_CHARS} letters, digits, '_', '.', ':' or '-'"
+        )
+    return value
+
+
+def check_tags(values: Sequence[str] | None) -> list[str] | None:
+    """Tags in first-given order without repeats; at most MAX_TAGS."""
+    if values is None:
+        return None
+    unique = list(dict.fromkeys(values))
+    if len(unique) > MAX_TAGS:
+        raise ValueError(f"at most {MAX_TAGS} tags per run, got {len(unique)}")
+    return unique
+
+
+def check_name(value: str | None) -> str | None:
+    """Surrounding whitespace dropped; an empty name means no name."""
+    if value is None:
+        return None
+    value = check_text(value).strip()
+    if any(c in value for c in "\r\n"):
+        raise ValueError("name must be one line")
+    return value or None
+
+
+Tag = Annotated[
+    str,
+    AfterValidator(check_tag),
+    Field(json_schema_extra={"minLength": 1, "maxLength": MAX_TAG_CHARS, "pattern": TAG_PATTERN}),
+]
+TagList = Annotated[
+    list[Tag], AfterValidator(check_tags), Field(json_schema_extra={"maxItems": MAX_TAGS})
+]
+RunName = Annotated[str, Field(max_length=MAX_NAME_CHARS), AfterValidator(check_name)]
+RunNotes = Annotated[str, Field(max_length=MAX_NOTES_CHARS), AfterValidator(check_text)]
 
 
 class RunRequest(BaseModel):
@@ -47,9 +97,17 @@ class RunRequest(BaseModel):
     eval_max_new_tokens: int | None = Field(default=None, ge=1, le=4096)
     eval_every_steps: int | None = Field(default=None, ge=1)
     eval_subset_size: int | None = Field(default=None, ge=1, le=10_000)
+    eval_at_checkpoints: bool = False  # also evaluate at every checkpoint step
+    # The best checkpoint: best_metric (default eval/exact_match when evaluating during
+    # training) by best_mode (default max for eval/*, min for loss and perplexity).
+    best_metric: str | None = Field(default=None, pattern=best.BEST_METRIC_PATTERN)
+    best_mode: best.BestMode | None = None
     timeout_s: int | None = Field(default=None, ge=1, le=MAX_TIMEOUT_S)
     priority: int = Field(default=0, ge=-1000, le=1000)
     max_attempts: int | None = Field(default=None, ge=1, le=20)
+    name: RunName | None = None
+    tags: TagList = Field(default_factory=list, description=f"At most {MAX_TAGS} tags.")
+    notes: RunNotes = ""
 
     @field_validator("dataset_key", "model_path")
     @classmethod
@@ -93,6 +151,49 @@ class RunRequest(BaseModel):
             raise ValueError("lora_rank needs a pretrained model (model_id <family>-<size>)")
         if self.lora_alpha is not None and self.lora_rank is None:
             raise ValueError("lora_alpha needs lora_rank")
+        evaluating = bool(self.eval_every_steps or self.eval_at_checkpoints)
+        if self.best_metric is None:
+            self.best_metric = best.default_best_metric(
+                self.eval_every_steps, self.eval_at_checkpoints
+            )
+        elif self.best_metric.startswith("eval/") and not evaluating:
+            raise ValueError(
+                f"best_metric {self.best_metric} needs eval_every_steps or eval_at_checkpoints"
+            )
+        if self.best_mode is not None and self.best_metric is None:
+            raise ValueError("best_mode needs best_metric (or evaluations during training)")
+        if self.best_metric is not None and self.best_mode is None:
+            self.best_mode = best.default_best_mode(self.best_metric)
+        return self
+
+
+class RunLabelsPatch(BaseModel):
+    """PATCH /api/tunix/runs/{id}: change what a run is called, in any state. A field left out
+    stays as it is; `name: null` (or "") clears the name; `tags` replaces the whole set,
+    `add_tags` / `remove_tags` change it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: RunName | None = None
+    tags: TagList | None = None
+    add_tags: TagList | None = None
+    remove_tags: Annotated[list[Tag], Field(json_schema_extra={"maxItems": MAX_TAGS})] | None = (
+        Field(default=None, max_length=MAX_TAGS)
+    )
+    notes: RunNotes | None = None
+
+    @model_validator(mode="after")
+    def _check_change(self) -> RunLabelsPatch:
+        given = self.model_fields_set
+        if not given:
+            raise ValueError("nothing to change: give name, tags, add_tags, remove_tags or notes")
+        if self.tags is not None and (self.add_tags or self.remove_tags):
+            raise ValueError("give tags (the whole set) or add_tags/remove_tags, not both")
+        if "tags" in given and self.tags is None:
+            raise ValueError("tags must be a list (use [] to remove every tag)")
+        both = set(self.add_tags or ()) & set(self.remove_tags or ())
+        if both:
+            raise ValueError(f"tags both added and removed: {', '.join(sorted(both))}")
         return self
 
 
@@ -156,9 +257,14 @@ class RunRowOut(BaseModel):
     log_dropped_lines: int
     eval: EvalSummaryOut | None
     retry_of: uuid.UUID | None
+    kind: str
+    name: str | None
+    tags: list[str]
+    best_step: int | None
+    best_value: float | None
 
     @classmethod
-    def fields_from_model(cls, run: models.Run) -> dict[str, Any]:
+    def fields_from_model(cls, run: models.Run, tags: Sequence[str] = ()) -> dict[str, Any]:
         request = run.request or {}
         result = run.result or {}
         max_steps = result.get("max_steps", request.get("max_steps"))
@@ -193,11 +299,16 @@ class RunRowOut(BaseModel):
             "log_dropped_lines": run.log_dropped_lines,
             "eval": EvalSummaryOut.model_validate(run.eval) if run.eval else None,
             "retry_of": uuid.UUID(str(retry_of)) if retry_of else None,
+            "kind": run.kind,
+            "name": run.name,
+            "tags": list(tags),
+            "best_step": run.best_step,
+            "best_value": run.best_value,
         }
 
     @classmethod
-    def from_model(cls, run: models.Run) -> RunRowOut:
-        return cls(**RunRowOut.fields_from_model(run))
+    def from_model(cls, run: models.Run, tags: Sequence[str] = ()) -> RunRowOut:
+        return cls(**RunRowOut.fields_from_model(run, tags))
 
     def hiding_roots(self, labels: list[tuple[re.Pattern[str], str]]) -> Self:
         """This record with server paths in `error` shown relative to the configured roots."""
@@ -208,15 +319,17 @@ class RunOut(RunRowOut):
     """A run in full (GET /api/tunix/runs/{id}, POST responses)."""
 
     request: dict[str, Any]
+    notes: str
     stdout_tail: str
     stderr_tail: str
 
     @classmethod
-    def from_model(cls, run: models.Run) -> RunOut:
+    def from_model(cls, run: models.Run, tags: Sequence[str] = ()) -> RunOut:
         request = {k: v for k, v in (run.request or {}).items() if k != "retry_of"}
         return cls(
-            **RunRowOut.fields_from_model(run),
+            **RunRowOut.fields_from_model(run, tags),
             request=request,
+            notes=run.notes or "",
             stdout_tail=run.stdout_tail,
             stderr_tail=run.stderr_tail,
         )

@@ -12,9 +12,19 @@ from pydantic import BaseModel
 
 from tunix_rt import errors
 from tunix_rt.api.deps import Context, Session
-from tunix_rt.runs import downloads, queue, registry
+from tunix_rt.runs import downloads, labels, queue, registry
 from tunix_rt.runs.notify import Notice
-from tunix_rt.runs.schema import RunEventOut, RunOut, RunRowOut, RunStatusOut, root_labels
+from tunix_rt.runs.schema import (
+    MAX_NAME_CHARS,
+    MAX_TAGS,
+    RunEventOut,
+    RunLabelsPatch,
+    RunOut,
+    RunRowOut,
+    RunStatusOut,
+    check_tag,
+    root_labels,
+)
 
 router = APIRouter(prefix="/api/tunix/runs", tags=["runs"])
 
@@ -74,10 +84,39 @@ async def list_runs(
             description="Only runs whose id starts with these hex digits (a short id).",
         ),
     ] = None,
+    kind: Annotated[
+        Literal["train", "eval", "all"],
+        Query(description="Training runs (default), evaluation jobs, or all."),
+    ] = "train",
+    tag: Annotated[
+        list[str] | None,
+        Query(
+            max_length=MAX_TAGS,
+            description="Only runs holding this tag; repeat it for runs holding all of them.",
+        ),
+    ] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_NAME_CHARS,
+            description="Only runs whose name contains this text (case-insensitive).",
+        ),
+    ] = None,
 ) -> RunList:
     _check_text("dataset_key", dataset_key)
+    _check_text("q", q)
+    try:
+        tags = tuple(check_tag(t) for t in dict.fromkeys(tag or ()))
+    except ValueError as exc:
+        raise errors.ValidationFailed(f"tag: {exc}") from None
     filters = registry.RunFilters(
-        status=status, dataset_key=dataset_key, mode=mode, id_prefix=id_prefix
+        status=status,
+        dataset_key=dataset_key,
+        mode=mode,
+        id_prefix=id_prefix,
+        kind=None if kind == "all" else kind,
+        tags=tags,
+        name_contains=q or None,
     )
     rows, has_more = await registry.list_runs(session, limit=limit, offset=offset, filters=filters)
     next_offset = offset + limit if has_more else None
@@ -92,6 +131,16 @@ async def list_runs(
 async def read_run(run_id: uuid.UUID, ctx: Context, session: Session) -> RunOut:
     run = await registry.read_run(session, run_id)
     return run.hiding_roots(root_labels(ctx.settings))
+
+
+@router.patch("/{run_id}", response_model=RunOut)
+async def update_run_labels(
+    run_id: uuid.UUID, patch: RunLabelsPatch, ctx: Context, session: Session
+) -> RunOut:
+    """Rename, tag or annotate a run, in any status (fields left out stay as they are)."""
+    run, tags = await labels.update_labels(session, run_id, patch)
+    await session.commit()
+    return RunOut.from_model(run, tags).hiding_roots(root_labels(ctx.settings))
 
 
 @router.get("/{run_id}/status", response_model=RunStatusOut)

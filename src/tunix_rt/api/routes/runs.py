@@ -8,12 +8,13 @@ from typing import Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tunix_rt import errors
 from tunix_rt.api.deps import Context, Session
 from tunix_rt.datasets import store as dataset_store
 from tunix_rt.db import models
-from tunix_rt.runs import materialize, queue, states
+from tunix_rt.runs import labels, materialize, queue, states
 from tunix_rt.runs.schema import RunOut, RunRequest, root_labels
 from tunix_rt.settings import Settings
 
@@ -23,12 +24,16 @@ DEFAULT_WAIT_S = 30.0
 MAX_WAIT_S = 300.0
 
 
-def _run_out(run: models.Run, settings: Settings) -> RunOut:
-    return RunOut.from_model(run).hiding_roots(root_labels(settings))
+async def _run_out(session: AsyncSession, run: models.Run, settings: Settings) -> RunOut:
+    tags = await labels.read_run_tags(session, run.id)
+    return RunOut.from_model(run, tags).hiding_roots(root_labels(settings))
 
 
-def _respond(run: models.Run, settings: Settings, status_code: int) -> JSONResponse:
-    return JSONResponse(_run_out(run, settings).model_dump(mode="json"), status_code=status_code)
+async def _respond(
+    session: AsyncSession, run: models.Run, settings: Settings, status_code: int
+) -> JSONResponse:
+    out = await _run_out(session, run, settings)
+    return JSONResponse(out.model_dump(mode="json"), status_code=status_code)
 
 
 @router.post(
@@ -59,7 +64,7 @@ async def create_run(
     if mode == "async":
         await session.commit()
         ctx.hub.publish_local(notice)
-        return _respond(run, ctx.settings, 202)
+        return await _respond(session, run, ctx.settings, 202)
     # Subscribe before committing so the terminal notice cannot slip past us.
     async with ctx.hub.subscribe(run_id) as sub:
         await session.commit()
@@ -74,7 +79,7 @@ async def create_run(
             if run.status in states.TERMINAL or left <= 0:
                 break
             await sub.wait(min(left, poll * 10))
-    return _respond(run, ctx.settings, 200 if run.status in states.TERMINAL else 202)
+    return await _respond(session, run, ctx.settings, 200 if run.status in states.TERMINAL else 202)
 
 
 @router.post("/runs/{run_id}/cancel", response_model=RunOut)
@@ -84,7 +89,7 @@ async def cancel_run(run_id: uuid.UUID, ctx: Context, session: Session) -> RunOu
     await session.commit()
     if notice is not None:
         ctx.hub.publish_local(notice)
-    return _run_out(run, ctx.settings)
+    return await _run_out(session, run, ctx.settings)
 
 
 @router.post("/runs/{run_id}/retry", response_model=RunOut, status_code=202)
@@ -112,4 +117,4 @@ async def retry_run(run_id: uuid.UUID, ctx: Context, session: Session) -> JSONRe
     )
     await session.commit()
     ctx.hub.publish_local(notice)
-    return _respond(run, ctx.settings, 202)
+    return await _respond(session, run, ctx.settings, 202)
