@@ -1,4 +1,4 @@
-"""`tunix-rt runs`: submit, list, show, logs, cancel, retry, artifacts, download, delete."""
+"""`tunix-rt runs`: submit, list, show, edit, logs, cancel, retry, artifacts, download, delete."""
 
 from __future__ import annotations
 
@@ -11,9 +11,16 @@ import typer
 from tunix_rt.cli import download as artifact_download
 from tunix_rt.cli import follow, runs_render, runs_submit
 from tunix_rt.cli.client import Client
-from tunix_rt.cli.output import command, console, err_console, print_json
+from tunix_rt.cli.output import command, console, err_console, fail, print_json
 from tunix_rt.cli.run_ids import resolve_run_id
-from tunix_rt.cli.runs_submit import JSON_OPTION, SERVER_OPTION
+from tunix_rt.cli.runs_submit import (
+    JSON_OPTION,
+    NAME_OPTION,
+    NOTES_FILE_OPTION,
+    NOTES_OPTION,
+    SERVER_OPTION,
+    TAG_OPTION,
+)
 
 app = typer.Typer(help="Training runs: submit, follow, inspect, download.", no_args_is_help=True)
 app.command("submit")(runs_submit.submit)
@@ -30,16 +37,33 @@ def list_runs(
     status: str | None = typer.Option(None, "--status", help="Only runs in this status."),
     dataset: str | None = typer.Option(None, "--dataset", help="Only runs on this dataset."),
     mode: str | None = typer.Option(None, "--mode", help="async or sync."),
+    tags: list[str] | None = typer.Option(
+        None, "--tag", "-t", help="Only runs with this tag; repeat for runs with all of them."
+    ),
+    name: str | None = typer.Option(
+        None, "--name", help="Only runs whose name contains this text (any case)."
+    ),
+    kind: str | None = typer.Option(
+        None, "--kind", help="train (default), eval (evaluation jobs) or all."
+    ),
     limit: int = typer.Option(20, "--limit", min=1, max=100),
     offset: int = typer.Option(0, "--offset", min=0),
     server: str | None = SERVER_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """List runs, newest first."""
-    params: dict[str, str | int] = {"limit": limit, "offset": offset}
-    for key, value in (("status", status), ("dataset_key", dataset), ("mode", mode)):
+    params: dict[str, str | int | list[str]] = {"limit": limit, "offset": offset}
+    for key, value in (
+        ("status", status),
+        ("dataset_key", dataset),
+        ("mode", mode),
+        ("q", name),
+        ("kind", kind),
+    ):
         if value:
             params[key] = value
+    if tags:
+        params["tag"] = tags
     with Client(server) as client:
         page = client.get_json("/api/tunix/runs", params=params)
     if as_json:
@@ -68,6 +92,42 @@ def show_run(
             return
         events = client.get_json(f"/api/tunix/runs/{run_id}/events").get("data", [])
     runs_render.print_run_detail(console, run, events)
+
+
+@app.command("edit")
+@command
+def edit_run(
+    run_id: str = RUN_ID_ARG,
+    name: str | None = NAME_OPTION,
+    tags: list[str] | None = TAG_OPTION,
+    untags: list[str] | None = typer.Option(
+        None, "--untag", help="Remove this tag; repeat for several."
+    ),
+    notes: str | None = NOTES_OPTION,
+    notes_file: Path | None = NOTES_FILE_OPTION,
+    server: str | None = SERVER_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Rename, tag or annotate a run (any status). --name "" removes the name."""
+    body: dict[str, object] = {}
+    if name is not None:
+        body["name"] = name
+    if tags:
+        body["add_tags"] = tags
+    if untags:
+        body["remove_tags"] = untags
+    text = runs_submit.read_notes(notes, notes_file)
+    if text is not None:
+        body["notes"] = text
+    if not body:
+        fail("nothing to change: give --name, --tag, --untag, --notes or --notes-file")
+    with Client(server) as client:
+        run_id = resolve_run_id(client, run_id)
+        run = client.request("PATCH", f"/api/tunix/runs/{run_id}", json=body).json()
+    if as_json:
+        print_json(run)
+    else:
+        runs_render.print_run_labels(console, run)
 
 
 @app.command("logs")

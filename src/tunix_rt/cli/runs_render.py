@@ -85,6 +85,13 @@ RUN_COLUMNS = (
     Column("CREATED", fold=2),
     Column("DURATION", fold=1, justify="right"),
 )
+# Shown only when a run on the page has a name / tags; they fold first on a narrow console.
+NAME_COLUMN = Column("NAME", fold=5)
+TAGS_COLUMN = Column("TAGS", fold=6)
+
+
+def format_tags(tags: list[str] | None) -> str:
+    return ", ".join(tags) if tags else "-"
 
 
 def print_run_table(console: Console, runs: list[dict[str, Any]]) -> None:
@@ -101,7 +108,33 @@ def print_run_table(console: Console, runs: list[dict[str, Any]]) -> None:
         ]
         for run in runs
     ]
-    print_table(console, RUN_COLUMNS, rows)
+    columns = list(RUN_COLUMNS)
+    if any(run.get("name") for run in runs):
+        columns.insert(1, NAME_COLUMN)
+        for row, run in zip(rows, runs, strict=True):
+            row.insert(1, _escape(str(run.get("name") or "-")))
+    if any(run.get("tags") for run in runs):
+        columns.append(TAGS_COLUMN)
+        for row, run in zip(rows, runs, strict=True):
+            row.append(_escape(format_tags(run.get("tags"))))
+    print_table(console, columns, rows)
+
+
+def print_run_labels(console: Console, run: dict[str, Any]) -> None:
+    """A run's name, tags and notes (after `runs edit`)."""
+    console.print(f"run [bold]{run['run_id']}[/bold]", highlight=False)
+    console.print(f"  name   {escape(str(run.get('name') or '-'))}", highlight=False)
+    console.print(f"  tags   {escape(format_tags(run.get('tags')))}", highlight=False)
+    notes = str(run.get("notes") or "")
+    if notes:
+        console.print("  notes", highlight=False)
+        console.print(_indent(notes), markup=False, highlight=False)
+    else:
+        console.print("  notes  -", highlight=False)
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"    {line}" for line in text.rstrip().splitlines())
 
 
 def print_run_detail(console: Console, run: dict[str, Any], events: list[dict[str, Any]]) -> None:
@@ -110,6 +143,8 @@ def print_run_detail(console: Console, run: dict[str, Any], events: list[dict[st
     table.add_column()
     rows: list[tuple[str, str]] = [
         ("run id", str(run["run_id"])),
+        ("name", escape(str(run.get("name") or "-"))),
+        ("tags", escape(format_tags(run.get("tags")))),
         ("status", styled_status(str(run["status"]))),
         ("dataset", escape(str(run["dataset_key"]))),
         ("model", escape(str(run["model_id"]))),
@@ -126,11 +161,18 @@ def print_run_detail(console: Console, run: dict[str, Any], events: list[dict[st
     ]
     if run.get("retry_of"):
         rows.append(("retry of", str(run["retry_of"])))
+    if run.get("kind", "train") != "train":
+        rows.insert(3, ("kind", escape(str(run["kind"]))))
+    if run.get("best_step") is not None:
+        rows.append(("best", f"step {run['best_step']}: {run.get('best_value')}"))
     if run.get("error"):
         rows.append(("error", f"[red]{escape(str(run['error']))}[/red]"))
     for key, value in rows:
         table.add_row(key, value)
     console.print(table)
+    if run.get("notes"):
+        console.print("\n[bold]notes[/bold]")
+        console.print(_indent(str(run["notes"])), markup=False, highlight=False)
     request = {k: v for k, v in (run.get("request") or {}).items() if v is not None}
     if request:
         shown = escape(", ".join(f"{k}={v}" for k, v in request.items()))

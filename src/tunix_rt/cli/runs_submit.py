@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,28 @@ SERVER_OPTION = typer.Option(
     None, "--server", envvar="TUNIX_RT_SERVER", help="Server URL (default http://127.0.0.1:8000)."
 )
 JSON_OPTION = typer.Option(False, "--json", help="Print JSON instead of a table.")
+NAME_OPTION = typer.Option(None, "--name", help="What to call the run (at most 200 characters).")
+TAG_OPTION = typer.Option(
+    None, "--tag", "-t", help="A tag (letters, digits, _ . : -); repeat for several."
+)
+NOTES_OPTION = typer.Option(None, "--notes", help="Free-text notes on the run.")
+NOTES_FILE_OPTION = typer.Option(
+    None, "--notes-file", help="Read the notes from this file ('-': standard input)."
+)
+
+
+def read_notes(notes: str | None, notes_file: Path | None) -> str | None:
+    """--notes TEXT or --notes-file FILE (not both); None when neither is given."""
+    if notes_file is None:
+        return notes
+    if notes is not None:
+        fail("give --notes or --notes-file, not both")
+    if str(notes_file) == "-":
+        return sys.stdin.read()
+    try:
+        return notes_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"cannot read --notes-file {notes_file}: {exc}")
 
 
 def build_request(
@@ -65,6 +88,10 @@ def submit(
     timeout_s: int | None = typer.Option(None, "--timeout-s", min=1, help="Run time limit."),
     priority: int | None = typer.Option(None, "--priority", help="Higher runs first."),
     max_attempts: int | None = typer.Option(None, "--max-attempts", min=1),
+    name: str | None = NAME_OPTION,
+    tags: list[str] | None = TAG_OPTION,
+    notes: str | None = NOTES_OPTION,
+    notes_file: Path | None = NOTES_FILE_OPTION,
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate spec and data, no training."),
     follow_run: bool = typer.Option(False, "--follow", "-f", help="Stream the log to the end."),
     server: str | None = SERVER_OPTION,
@@ -93,6 +120,9 @@ def submit(
             "timeout_s": timeout_s,
             "priority": priority,
             "max_attempts": max_attempts,
+            "name": name,
+            "tags": tags or None,
+            "notes": read_notes(notes, notes_file),
         },
     )
     with Client(server) as client:
