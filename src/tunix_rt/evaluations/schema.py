@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from tunix_rt.db import models
+
+MAX_EVAL_EXAMPLES = 100_000
 
 
 class ClassSummary(BaseModel):
@@ -28,10 +30,41 @@ class EvaluationSummary(BaseModel):
     by_expected_answer: dict[str, ClassSummary] | None = None
 
 
+class EvaluationRequest(BaseModel):
+    """POST /api/evaluations: evaluate a checkpoint of a run on a dataset split."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: uuid.UUID
+    checkpoint: Literal["latest", "best"] | Annotated[int, Field(ge=0)] = Field(
+        default="latest",
+        description='"latest" (the newest committed checkpoint now), "best", or a step.',
+    )
+    dataset_key: str | None = Field(
+        default=None, min_length=1, max_length=300, description="Default: the run's dataset."
+    )
+    split: Literal["holdout", "train", "all"] = "holdout"
+    max_examples: int = Field(default=200, ge=1, le=MAX_EVAL_EXAMPLES)
+    max_new_tokens: int | None = Field(
+        default=None, ge=1, le=4096, description="Default: the run's eval_max_new_tokens."
+    )
+    priority: int = Field(default=0, ge=-1000, le=1000)
+    timeout_s: int | None = Field(default=None, ge=1, le=7 * 24 * 3600)
+
+
+class EvaluationSubmitted(BaseModel):
+    evaluation_id: uuid.UUID
+    status: str
+    job_id: uuid.UUID
+    run_id: uuid.UUID
+    step: int
+
+
 class EvaluationOut(BaseModel):
     evaluation_id: uuid.UUID
     status: str
     run_id: uuid.UUID | None
+    job_id: uuid.UUID | None = None
     step: int | None
     checkpoint: str | None
     dataset_key: str
@@ -43,12 +76,14 @@ class EvaluationOut(BaseModel):
     summary: EvaluationSummary
 
     @classmethod
-    def of(cls, row: models.Evaluation) -> EvaluationOut:
+    def of(cls, row: models.Evaluation, status: str | None = None) -> EvaluationOut:
+        """`status`: the effective status (a pending record's job may have failed)."""
         stored: dict[str, Any] = row.summary or {}
         return cls(
             evaluation_id=row.id,
-            status=row.status,
+            status=status or row.status,
             run_id=row.run_id,
+            job_id=row.job_id,
             step=row.step,
             checkpoint=row.checkpoint,
             dataset_key=row.dataset_key,

@@ -19,6 +19,8 @@ from tunix_rt import errors
 from tunix_rt.db import bulk, models
 from tunix_rt.db.types import utcnow
 from tunix_rt.evaluations import stats
+from tunix_rt.evaluations.schema import EvaluationOut
+from tunix_rt.runs import states
 from tunix_rt.runs.registry import id_prefix_range
 
 DEFAULT_SCORER_VERSION = "answer-v1"
@@ -27,6 +29,19 @@ EXAMPLE_KEY_CHARS = 32
 MAX_CLASS_BREAKDOWN = 20  # more distinct expected answers than this: no per-class summary
 MAX_LIST_LIMIT = 500
 CHECKPOINT_PREFIX = "checkpoints/"
+COMPLETED = "completed"
+
+# An evaluation's status while its job has not stored a result: the job's, in the words an
+# evaluation client expects.
+STATUS_OF_JOB = {
+    states.PENDING: "pending",
+    states.RUNNING: "running",
+    states.CANCEL_REQUESTED: "running",
+    states.COMPLETED: "failed",  # the job ended without storing a record
+    states.FAILED: "failed",
+    states.TIMEOUT: "failed",
+    states.CANCELLED: "cancelled",
+}
 
 Evaluation = models.Evaluation
 Example = models.EvaluationExample
@@ -126,7 +141,9 @@ async def delete_run_evaluations(
     """Delete a run's evaluations (only the attempt `fence`'s when given) and their rows."""
     ids = select(Evaluation.id).where(Evaluation.run_id == run_id)
     if fence is not None:
-        ids = ids.where(Evaluation.fence == fence)
+        # Only the run's own end-of-run record: evaluation jobs of the run carry their
+        # job's fence.
+        ids = ids.where(Evaluation.fence == fence, Evaluation.job_id.is_(None))
     await session.execute(delete(Example).where(Example.evaluation_id.in_(ids)))
     await session.execute(
         delete(Evaluation).where(Evaluation.id.in_(ids)),
@@ -151,11 +168,7 @@ async def record_run_evaluation(
     evaluation_id = uuid.uuid4()
     raw_examples = [e for e in eval_doc.get("examples") or [] if isinstance(e, dict)]
     rows = [_example_row(evaluation_id, i, raw) for i, raw in enumerate(raw_examples)]
-    summary = summarize_examples(rows)
-    doc_summary = eval_doc.get("summary")
-    doc_summary = doc_summary if isinstance(doc_summary, dict) else {}
-    if isinstance(doc_summary.get("by_task"), dict):
-        summary["by_task"] = doc_summary["by_task"]
+    summary, doc_summary = _summary_of(rows, eval_doc)
     now = utcnow()
     evaluation = Evaluation(
         id=evaluation_id,
@@ -179,6 +192,89 @@ async def record_run_evaluation(
     await session.flush()  # the parent row first: example rows reference it
     await bulk.insert_rows(session, Example.__table__, rows)
     return evaluation
+
+
+def _summary_of(
+    rows: list[dict[str, Any]], eval_doc: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    summary = summarize_examples(rows)
+    doc_summary = eval_doc.get("summary")
+    doc_summary = doc_summary if isinstance(doc_summary, dict) else {}
+    if isinstance(doc_summary.get("by_task"), dict):
+        summary["by_task"] = doc_summary["by_task"]
+    return summary, doc_summary
+
+
+async def record_job_evaluation(
+    session: AsyncSession,
+    job: models.Run,
+    fence: int,
+    eval_doc: dict[str, Any],
+    scorer_version: str = DEFAULT_SCORER_VERSION,
+) -> models.Evaluation:
+    """Store an evaluation job's eval.json into its pending record (replacing the rows of an
+    earlier try of the same transaction)."""
+    evaluation = (
+        await session.execute(select(Evaluation).where(Evaluation.job_id == job.id))
+    ).scalar_one_or_none()
+    if evaluation is None:
+        raise errors.NotFound(f"evaluation job {job.id} has no evaluation record")
+    await session.execute(delete(Example).where(Example.evaluation_id == evaluation.id))
+    raw_examples = [e for e in eval_doc.get("examples") or [] if isinstance(e, dict)]
+    rows = [_example_row(evaluation.id, i, raw) for i, raw in enumerate(raw_examples)]
+    summary, doc_summary = _summary_of(rows, eval_doc)
+    summary.update(
+        max_examples=(evaluation.summary or {}).get("max_examples"),
+        max_new_tokens=doc_summary.get("max_new_tokens"),
+    )
+    evaluation.fence = fence
+    evaluation.status = COMPLETED
+    evaluation.scorer_version = scorer_version[:32]
+    evaluation.n = summary["n"]
+    evaluation.exact_match = summary["exact_match"]
+    evaluation.format_ok = summary["format_ok"]
+    evaluation.summary = summary
+    evaluation.wall_s = _number(doc_summary.get("wall_s"))
+    evaluation.finished_at = utcnow()
+    await session.flush()
+    await bulk.insert_rows(session, Example.__table__, rows)
+    return evaluation
+
+
+def effective_status(evaluation: models.Evaluation, job_status: str | None) -> str:
+    """A record stored by its job is completed; until then it has its job's status."""
+    if evaluation.status == COMPLETED or job_status is None:
+        return evaluation.status
+    return STATUS_OF_JOB.get(job_status, evaluation.status)
+
+
+async def job_statuses(
+    session: AsyncSession, evaluations: list[models.Evaluation]
+) -> dict[uuid.UUID, str]:
+    """The status of each unfinished listed evaluation's job, in one query."""
+    ids = {e.job_id for e in evaluations if e.job_id is not None and e.status != COMPLETED}
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(models.Run.id, models.Run.status).where(models.Run.id.in_(ids))
+    )
+    return {run_id: status for run_id, status in rows}
+
+
+async def evaluations_out(
+    session: AsyncSession, evaluations: list[models.Evaluation]
+) -> list[EvaluationOut]:
+    statuses = await job_statuses(session, evaluations)
+    return [
+        EvaluationOut.of(
+            e, effective_status(e, statuses.get(e.job_id) if e.job_id is not None else None)
+        )
+        for e in evaluations
+    ]
+
+
+async def evaluation_out(session: AsyncSession, evaluation: models.Evaluation) -> EvaluationOut:
+    return (await evaluations_out(session, [evaluation]))[0]
 
 
 async def read_evaluation(session: AsyncSession, evaluation_id: uuid.UUID) -> models.Evaluation:

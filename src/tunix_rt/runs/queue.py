@@ -152,6 +152,11 @@ async def enqueue_run(
     return run, await _record_event(session, run, None, reason, "enqueued")
 
 
+async def record_enqueued(session: AsyncSession, run: models.Run, reason: str) -> Notice:
+    """The "enqueued" event of a run inserted by another module (an evaluation job)."""
+    return await _record_event(session, run, None, reason, "enqueued")
+
+
 async def claim_next_run(session: AsyncSession, worker_id: str, lease_s: float) -> Claim | None:
     """Claim the next pending run for `worker_id` in one statement; None when the queue is empty."""
     now = utcnow()

@@ -31,8 +31,7 @@ JAX_CACHE_ENV = "TUNIX_RT_JAX_CACHE_DIR"
 USAGE = "usage: python -m tunix_rt.training SPEC.json | --probe"
 
 
-class StackMissing(RuntimeError):
-    pass
+StackMissing = environment.StackMissing
 
 
 def _events_for_invalid_spec(path: Path) -> EventChannel | None:
@@ -187,6 +186,11 @@ def run(spec_path: Path) -> int:
             return run_dry(spec, events, started)
         return run_real(spec, events, stop)
     except StackMissing as exc:
+        if spec.task == "evaluate":
+            from tunix_rt.training import eval_job
+
+            eval_job.run_evaluate(spec, events)
+            return EXIT_OK
         return fail(events, str(exc), EXIT_NO_STACK)
     except (data.DatasetError, TokenizerError, ModelError) as exc:
         return fail(events, str(exc), EXIT_INVALID)

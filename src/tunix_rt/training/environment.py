@@ -14,6 +14,16 @@ TRAIN_EXTRA_HINT = "real training needs the `train` extra: pip install 'tunix-rt
 REQUIRED_MODULES = ("jax", "flax", "optax", "orbax.checkpoint", "tunix", "sentencepiece")
 
 
+class StackMissing(RuntimeError):
+    """The training stack (jax, tunix, ...) is not installed (the child exits 3)."""
+
+
+def require_stack() -> None:
+    missing = missing_modules()
+    if missing:
+        raise StackMissing(f"missing {', '.join(missing)}: {TRAIN_EXTRA_HINT}")
+
+
 def package_version(name: str) -> str | None:
     try:
         return metadata.version(name)

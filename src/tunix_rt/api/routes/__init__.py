@@ -6,6 +6,7 @@ from tunix_rt.api.routes import (
     artifacts,
     compare,
     datasets,
+    evaluation_jobs,
     evaluations,
     health,
     leaderboard,
@@ -28,6 +29,7 @@ ROUTERS: list[APIRouter] = [
     run_params.router,
     artifacts.router,
     evaluations.router,
+    evaluation_jobs.router,
     compare.router,
     leaderboard.router,
 ]

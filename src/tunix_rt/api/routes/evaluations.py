@@ -55,7 +55,7 @@ async def list_evaluations(
         offset=offset,
     )
     return EvaluationList(
-        data=[EvaluationOut.of(row) for row in rows],
+        data=await store.evaluations_out(session, rows),
         total=total,
         next_offset=_next_offset(offset, limit, total),
     )
@@ -63,7 +63,7 @@ async def list_evaluations(
 
 @router.get("/{evaluation_id}", response_model=EvaluationOut)
 async def read_evaluation(evaluation_id: uuid.UUID, session: Session) -> EvaluationOut:
-    return EvaluationOut.of(await store.read_evaluation(session, evaluation_id))
+    return await store.evaluation_out(session, await store.read_evaluation(session, evaluation_id))
 
 
 @router.get("/{evaluation_id}/examples", response_model=EvaluationExampleList)

@@ -1,0 +1,265 @@
+"""Evaluation jobs: an evaluation of any checkpoint of a run, on any dataset split, run as a
+job on the same queue and workers as training (a runs row of kind "eval").
+
+Submitting resolves the checkpoint to a step at once ("latest" is the newest committed
+checkpoint now, "best" the run's best), pins that step so retention keeps it, and creates
+the pending evaluation record and its job in one transaction. The worker materializes the
+job like a training attempt: the checkpoint and the run's tokenizer hard-linked into the
+attempt directory, the split exported, and a spec with task "evaluate" built from the
+source run's own spec (same model, same LoRA shape). The training child restores the
+checkpoint, evaluates and writes eval.json; the worker stores it into the pending record,
+fenced by the job's attempt like any write.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tunix_rt import errors
+from tunix_rt.datasets import store as dataset_store
+from tunix_rt.db import models
+from tunix_rt.db.types import utcnow
+from tunix_rt.evaluations import store
+from tunix_rt.evaluations.schema import EvaluationRequest
+from tunix_rt.runs import artifacts, materialize, queue, states
+from tunix_rt.runs.notify import Notice
+from tunix_rt.runs.schema import PRESET_MODELS
+from tunix_rt.settings import Settings
+from tunix_rt.traces import scorer
+
+KIND_EVAL = "eval"
+KIND_TRAIN = "train"
+EVAL_PATH = "data/eval.jsonl"
+DEFAULT_MAX_NEW_TOKENS = 128
+PENDING = "pending"
+
+
+def pin_reason(evaluation_id: uuid.UUID) -> str:
+    return f"evaluation:{evaluation_id}"
+
+
+async def checkpoint_steps(session: AsyncSession, run_id: uuid.UUID) -> dict[int, str]:
+    """The run's registered checkpoints: step -> artifact name."""
+    names = (
+        await session.execute(
+            select(models.RunArtifact.name).where(
+                models.RunArtifact.run_id == run_id,
+                models.RunArtifact.name.startswith(f"{artifacts.CHECKPOINTS_DIR}/"),
+            )
+        )
+    ).scalars()
+    steps: dict[int, str] = {}
+    for name in names:
+        tail = name.rsplit("/", 1)[1]
+        if tail.isdigit():
+            steps[int(tail)] = name
+    return steps
+
+
+async def resolve_step(session: AsyncSession, run: models.Run, checkpoint: str | int) -> int:
+    steps = await checkpoint_steps(session, run.id)
+    if not steps:
+        raise errors.Conflict(
+            f"run {run.id} has no committed checkpoint to evaluate yet", status=run.status
+        )
+    if checkpoint == "latest":
+        return max(steps)
+    if checkpoint == "best":
+        if run.best_step is None:
+            raise errors.Conflict(
+                f"run {run.id} has no best checkpoint: it needs evaluations during training "
+                "(eval_every_steps) at checkpoint steps",
+                status=run.status,
+            )
+        checkpoint = run.best_step
+    step = int(checkpoint)
+    if step not in steps:
+        known = ", ".join(str(s) for s in sorted(steps))
+        raise errors.NotFound(f"run {run.id} has no checkpoint at step {step} (it has: {known})")
+    return step
+
+
+async def submit_evaluation(
+    session: AsyncSession, request: EvaluationRequest, settings: Settings
+) -> tuple[models.Evaluation, models.Run, Notice]:
+    """The pending evaluation record and its queued job; the caller commits."""
+    source = await session.get(models.Run, request.run_id)
+    if source is None:
+        raise errors.NotFound(f"run {request.run_id} not found")
+    if source.kind != KIND_TRAIN or source.dry_run:
+        raise errors.ValidationFailed("run_id: only a training run (not a dry run) has checkpoints")
+    dataset_key = request.dataset_key or source.dataset_key
+    await dataset_store.read_dataset(session, dataset_key)
+    step = await resolve_step(session, source, request.checkpoint)
+    max_new_tokens = request.max_new_tokens or int(
+        source.request.get("eval_max_new_tokens") or DEFAULT_MAX_NEW_TOKENS
+    )
+    evaluation_id = uuid.uuid4()
+    job_request: dict[str, Any] = {
+        "evaluation_id": str(evaluation_id),
+        "source_run_id": str(source.id),
+        "step": step,
+        "dataset_key": dataset_key,
+        "split": request.split,
+        "max_examples": request.max_examples,
+        "max_new_tokens": max_new_tokens,
+    }
+    now = utcnow()
+    job = models.Run(
+        id=uuid.uuid4(),
+        kind=KIND_EVAL,
+        dataset_key=dataset_key,
+        mode="async",
+        status=states.PENDING,
+        model_id=source.model_id,
+        dry_run=False,
+        request=job_request,
+        priority=request.priority,
+        timeout_s=request.timeout_s or settings.default_timeout_s,
+        max_attempts=settings.default_max_attempts,
+        attempt=0,
+        name=f"eval of {source.name or str(source.id)[:8]} step {step}"[:200],
+        created_at=now,
+        queued_at=now,
+        updated_at=now,
+    )
+    session.add(job)
+    await session.flush()
+    evaluation = models.Evaluation(
+        id=evaluation_id,
+        run_id=source.id,
+        job_id=job.id,
+        step=step,
+        checkpoint=f"{artifacts.CHECKPOINTS_DIR}/{step}",
+        dataset_key=dataset_key,
+        split=request.split,
+        status=PENDING,
+        scorer_version=scorer.SCORER_VERSION,
+        n=0,
+        summary={"max_examples": request.max_examples, "max_new_tokens": max_new_tokens},
+        created_at=now,
+    )
+    session.add(evaluation)
+    session.add(
+        models.CheckpointPin(
+            run_id=source.id, step=step, reason=pin_reason(evaluation_id), created_at=now
+        )
+    )
+    await session.flush()
+    notice = await queue.record_enqueued(session, job, f"evaluation {evaluation_id}")
+    return evaluation, job, notice
+
+
+async def cancel_evaluation(
+    session: AsyncSession, evaluation_id: uuid.UUID
+) -> tuple[models.Evaluation, Notice | None]:
+    evaluation = await session.get(models.Evaluation, evaluation_id)
+    if evaluation is None:
+        raise errors.NotFound(f"evaluation {evaluation_id} not found")
+    if evaluation.job_id is None:
+        raise errors.Conflict(
+            f"evaluation {evaluation_id} is the end-of-run evaluation of its run: cancel the run",
+            status=evaluation.status,
+        )
+    job = await session.get(models.Run, evaluation.job_id)
+    if job is None or job.status in states.TERMINAL:
+        raise errors.Conflict(
+            f"evaluation {evaluation_id} has already ended",
+            status=store.effective_status(evaluation, job.status if job else None),
+        )
+    _run, notice = await queue.request_cancel(session, evaluation.job_id)
+    return evaluation, notice
+
+
+async def _export_eval_split(
+    session: AsyncSession, dataset_key: str, split: str, path: Path
+) -> int:
+    if split != "all":
+        return await materialize.export_split(session, dataset_key, split, path)
+    count = 0
+    parts = []
+    for part in ("train", "holdout"):
+        part_path = path.with_name(f"{path.stem}.{part}.jsonl")
+        count += await materialize.export_split(session, dataset_key, part, part_path)
+        parts.append(part_path)
+    with path.open("w", encoding="utf-8") as out:
+        for part_path in parts:
+            out.write(part_path.read_text(encoding="utf-8"))
+            part_path.unlink()
+    return count
+
+
+async def materialize_eval_job(session: AsyncSession, job: models.Run, settings: Settings) -> Path:
+    """Write the attempt directory of a claimed eval job; returns its spec.json path."""
+    req = job.request
+    source = await session.get(models.Run, uuid.UUID(str(req["source_run_id"])))
+    if source is None:
+        raise errors.NotFound(f"the evaluated run {req['source_run_id']} no longer exists")
+    step = int(req["step"])
+    attempt_dir = materialize.attempt_dir_of(settings, job.id, job.fence)
+    (attempt_dir / "logs").mkdir(parents=True, exist_ok=True)
+    rows = (
+        (
+            await session.execute(
+                select(models.RunArtifact).where(
+                    models.RunArtifact.run_id == source.id,
+                    models.RunArtifact.name.in_(
+                        [f"{artifacts.CHECKPOINTS_DIR}/{step}", materialize.TOKENIZER_FILE]
+                    ),
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    by_name = {row.name: row for row in rows}
+    checkpoint = by_name.get(f"{artifacts.CHECKPOINTS_DIR}/{step}")
+    source_dir = materialize.run_dir_of(settings, source.id)
+    if checkpoint is None or not (source_dir / checkpoint.relpath).is_dir():
+        raise errors.NotFound(f"checkpoint {step} of run {source.id} is gone")
+    materialize.link_tree(source_dir / checkpoint.relpath, attempt_dir / checkpoint.name)
+    tokenizer = by_name.get(materialize.TOKENIZER_FILE)
+    if tokenizer is not None and (source_dir / tokenizer.relpath).is_file():
+        materialize.link_tree(
+            source_dir / tokenizer.relpath, attempt_dir / materialize.TOKENIZER_FILE
+        )
+    elif source.model_id in PRESET_MODELS:
+        # A preset model's tokenizer was trained by its run: without it the embedding rows
+        # mean nothing.
+        raise errors.NotFound(f"the tokenizer of run {source.id} is gone")
+    count = await _export_eval_split(
+        session, str(req["dataset_key"]), str(req["split"]), attempt_dir / EVAL_PATH
+    )
+    if count == 0:
+        raise errors.ValidationFailed(
+            f"dataset {req['dataset_key']} has no {req['split']} examples to evaluate"
+        )
+    spec = materialize.build_spec(source, settings)
+    spec.update(
+        run_id=str(job.id),
+        attempt=max(job.attempt, 1),
+        task="evaluate",
+        dry_run=False,
+    )
+    spec["dataset"] = {
+        "key": str(req["dataset_key"]),
+        "train_path": EVAL_PATH,
+        "holdout_path": EVAL_PATH,
+        "format": "tunix_sft",
+    }
+    spec["evaluation"] = {
+        **spec["evaluation"],
+        "max_new_tokens": int(req["max_new_tokens"]),
+        "max_examples": int(req["max_examples"]),
+        "every_steps": None,
+        "checkpoint_step": step,
+    }
+    spec_path = attempt_dir / "spec.json"
+    spec_path.write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
+    return spec_path

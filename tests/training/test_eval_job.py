@@ -1,0 +1,83 @@
+"""A real evaluation job: a tiny run trains through the worker, then any of its checkpoints
+is evaluated by a job on the same queue. Evaluating the final checkpoint again reproduces the
+end-of-run evaluation example for example: the job restored exactly the trained weights."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.training.test_through_worker import (  # noqa: F401  (fixtures)
+    dataset_key,
+    enqueue,
+    start_worker,
+    wait_terminal,
+    wait_until,
+    worker_env,
+)
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.training,
+    pytest.mark.parametrize("backend", ["postgresql"], indirect=True),
+]
+
+
+async def examples(client: httpx.AsyncClient, evaluation_id: str) -> list[dict[str, Any]]:
+    body = (await client.get(f"/api/evaluations/{evaluation_id}/examples?limit=100")).json()
+    return list(body["data"])
+
+
+async def test_evaluation_jobs_restore_any_checkpoint_and_reproduce_the_run(
+    client: httpx.AsyncClient,
+    dataset_key: str,  # noqa: F811  (the fixture imported above)
+    start_worker: Callable[..., Any],  # noqa: F811
+) -> None:
+    start_worker("worker")
+    run_id = await enqueue(client, dataset_key)  # 40 steps, checkpoints at 20 and 40
+    run = await wait_terminal(client, run_id)
+    assert run["status"] == "completed", run
+    end_of_run = (await client.get(f"/api/evaluations?run_id={run_id}")).json()["data"]
+    assert len(end_of_run) == 1 and end_of_run[0]["step"] == 40
+
+    submitted = {}
+    for checkpoint in ("latest", 20):
+        response = await client.post(
+            "/api/evaluations",
+            json={"run_id": run_id, "checkpoint": checkpoint, "max_examples": 12},
+        )
+        assert response.status_code == 202, response.text
+        submitted[checkpoint] = response.json()
+    assert submitted["latest"]["step"] == 40 and submitted[20]["step"] == 20
+    records = {}
+    for checkpoint, job in submitted.items():
+        await wait_terminal(client, job["job_id"])
+        records[checkpoint] = await wait_until(
+            client,
+            f"/api/evaluations/{job['evaluation_id']}",
+            lambda body: body["status"] in {"completed", "failed", "cancelled"},
+            60,
+        )
+        assert records[checkpoint]["status"] == "completed", await client.get(
+            f"/api/tunix/runs/{job['job_id']}"
+        )
+        assert records[checkpoint]["summary"]["n"] == 12
+
+    # Same checkpoint, same examples, greedy decoding: the same outputs as the run's own.
+    again = await examples(client, submitted["latest"]["evaluation_id"])
+    original = await examples(client, end_of_run[0]["evaluation_id"])
+    assert [e["generated"] for e in again] == [e["generated"] for e in original]
+    assert records["latest"]["summary"]["exact_match"] == end_of_run[0]["summary"]["exact_match"]
+    # The paired comparison of step 20 against step 40 is on the same 12 examples.
+    compare = await client.get(
+        "/api/compare/evaluations",
+        params={
+            "baseline": submitted[20]["evaluation_id"],
+            "candidate": submitted["latest"]["evaluation_id"],
+        },
+    )
+    assert compare.status_code == 200, compare.text
+    assert compare.json()["n_paired"] == 12
