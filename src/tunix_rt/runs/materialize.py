@@ -143,6 +143,7 @@ def build_spec(run: models.Run, settings: Settings) -> dict[str, Any]:
             "max_new_tokens": pick("eval_max_new_tokens"),
             "max_examples": pick("eval_max_examples"),
             "every_steps": req.get("eval_every_steps"),
+            "at_checkpoints": bool(req.get("eval_at_checkpoints")),
             "subset_size": pick("eval_subset_size"),
         },
     }

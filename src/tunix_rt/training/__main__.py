@@ -103,7 +103,7 @@ def run_real(spec: spec_lib.Spec, events: EventChannel, stop: StopSignal) -> int
     processor = tokenizer.prepare_tokenizer(spec, train)
     encoded = [tokenizer.encode_example(processor, e) for e in train]
     eval_examples = holdout[: spec.evaluation.max_examples]
-    subset = holdout[: spec.evaluation.subset_size] if spec.evaluation.every_steps else []
+    subset = holdout[: spec.evaluation.subset_size] if spec.evaluation.during_training else []
     longest = eval_examples if len(eval_examples) >= len(subset) else subset
     prompt_length = evaluate.plan_prompt_length(processor, longest)
     plan = batches.BatchPlan(
@@ -131,7 +131,7 @@ def run_real(spec: spec_lib.Spec, events: EventChannel, stop: StopSignal) -> int
             flush=True,
         )
     mid_eval = None
-    if spec.evaluation.every_steps and subset:
+    if spec.evaluation.during_training and subset:
         mid_eval = evaluate.MidTrainingEval(
             built,
             processor,
@@ -139,6 +139,8 @@ def run_real(spec: spec_lib.Spec, events: EventChannel, stop: StopSignal) -> int
             spec.evaluation.every_steps,
             spec.evaluation.max_new_tokens,
             events,
+            checkpoint_every=hp.save_every_steps if spec.evaluation.at_checkpoints else None,
+            final_step=plan.total_steps,
         )
     outcome = sft.run_training(
         spec, built, encoded, plan, events, stop, mid_eval.maybe_run if mid_eval else None

@@ -139,19 +139,25 @@ def score_rows(examples: list[data.Example], generated: list[str]) -> list[dict[
 
 class MidTrainingEval:
     """Evaluations during training: greedy generation on a pinned holdout subset every
-    `every_steps` steps, reported as eval/* metrics at that step (per expected answer too,
-    when there are at most MAX_CLASS_BREAKDOWN classes)."""
+    `every_steps` steps (and, with `checkpoint_every`, at every checkpoint step: its
+    multiples and the final step), reported as eval/* metrics at that step (per expected
+    answer too, when there are at most MAX_CLASS_BREAKDOWN classes)."""
 
     def __init__(
         self,
         built: BuiltModel,
         processor: Any,
         subset: list[data.Example],
-        every_steps: int,
+        every_steps: int | None,
         max_new_tokens: int,
         events: EventChannel,
+        *,
+        checkpoint_every: int | None = None,
+        final_step: int | None = None,
     ) -> None:
         self.every_steps = every_steps
+        self.checkpoint_every = checkpoint_every
+        self.final_step = final_step
         self._subset = subset
         self._events = events
         self._generate = GreedyGenerator(
@@ -160,8 +166,17 @@ class MidTrainingEval:
         self.wall_s = 0.0
         self.done_steps: set[int] = set()
 
+    def is_due(self, step: int) -> bool:
+        if step <= 0 or step in self.done_steps:
+            return False
+        if self.every_steps and step % self.every_steps == 0:
+            return True
+        if self.checkpoint_every is None:
+            return False
+        return step % self.checkpoint_every == 0 or step == self.final_step
+
     def maybe_run(self, step: int) -> None:
-        if not self._subset or step <= 0 or step % self.every_steps or step in self.done_steps:
+        if not self._subset or not self.is_due(step):
             return
         self.done_steps.add(step)
         started = time.perf_counter()

@@ -67,6 +67,22 @@ def is_checkpoint_step(step: int, last_saved: int | None, *, every: int) -> bool
     return step % every == 0
 
 
+def checkpoint_options(save_every_steps: int) -> Any:
+    """Orbax saves every save_every_steps steps (plus the final one, which train() forces)
+    and keeps them all: which to delete (latest K, the best, pinned ones) is the worker's
+    decision (runs/retention.py), which also deletes them while this process trains."""
+    import orbax.checkpoint as ocp
+
+    return ocp.CheckpointManagerOptions(
+        # Every save_every_steps and nothing else: Orbax's default policy also saves the
+        # first step, a useless checkpoint.
+        should_save_fn=partial(is_checkpoint_step, every=save_every_steps),
+        max_to_keep=None,
+        # Synchronous saves: a checkpoint event is only sent once the step is committed.
+        enable_async_checkpointing=False,
+    )
+
+
 def committed_steps(spec: Spec) -> list[int]:
     """Steps whose checkpoint Orbax has committed (uncommitted ones carry a tmp suffix)."""
     root = spec.checkpoints_dir
@@ -216,7 +232,6 @@ def run_training(
     stop: StopSignal,
     on_step_end: Callable[[int], None] | None = None,
 ) -> TrainOutcome:
-    import orbax.checkpoint as ocp
     from tunix.sft import metrics_logger, peft_trainer
 
     hp = spec.hyperparameters
@@ -227,15 +242,7 @@ def run_training(
         eval_every_n_steps=plan.total_steps + 1,
         max_steps=plan.total_steps,
         checkpoint_root_directory=str(spec.checkpoints_dir),
-        checkpointing_options=ocp.CheckpointManagerOptions(
-            # Every save_every_steps and nothing else: Orbax's default policy also saves the
-            # first step, a useless checkpoint that takes one of the kept slots. The final
-            # step is still saved (train() forces it).
-            should_save_fn=partial(is_checkpoint_step, every=hp.save_every_steps),
-            max_to_keep=hp.keep_checkpoints,
-            # Synchronous saves: a checkpoint event is only sent once the step is committed.
-            enable_async_checkpointing=False,
-        ),
+        checkpointing_options=checkpoint_options(hp.save_every_steps),
         metrics_logging_options=metrics_logger.MetricsLoggerOptions(
             log_dir=str(spec.root / "logs"), backend_kwargs={"custom_backend": [lambda: backend]}
         ),

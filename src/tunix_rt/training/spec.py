@@ -98,6 +98,12 @@ class EvaluationSpec(_Strict):
     # (the holdout is in content order, so the subset is pinned), as eval/* metrics.
     every_steps: int | None = Field(default=None, ge=1)
     subset_size: int = Field(default=32, ge=1, le=10_000)
+    # Also at every checkpoint step (save_every_steps and the final step), on the same subset.
+    at_checkpoints: bool = False
+
+    @property
+    def during_training(self) -> bool:
+        return bool(self.every_steps or self.at_checkpoints)
 
 
 class Spec(_Strict):

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 from tunix_rt import errors
 from tunix_rt.db import models
-from tunix_rt.runs import artifacts, materialize, queue, states
+from tunix_rt.runs import artifacts, materialize, queue, retention, states
 from tunix_rt.runs.logs import LogWriter
 from tunix_rt.runs.notify import Notice
 from tunix_rt.worker import process
@@ -179,6 +179,8 @@ class RunAttempt:
                 (self.attempt_dir / raw).unlink(missing_ok=True)
         if not await self._register_outputs():
             return
+        if not await self._prune_checkpoints():
+            return
         if (
             not stopped_first
             and exit_code != 0
@@ -293,6 +295,30 @@ class RunAttempt:
                 session, self.run_id, self.run_dir, self.attempt_rel
             )
             await session.commit()
+
+    async def _prune_checkpoints(self) -> bool:
+        """Retention at the end of the attempt (the last checkpoints were registered just
+        now): rows in a fenced transaction, then the files. Never fails the run; False when
+        the attempt lost the run."""
+        try:
+            plan = await self._while_owned(self._prune_rows)
+        except errors.LeaseLost:
+            self._fenced()
+            return False
+        except Exception as exc:
+            log.warning("run %s: checkpoint retention failed: %s", self.run_id, exc)
+            return True
+        await asyncio.to_thread(retention.remove_pruned, self.run_dir, plan, self.fence)
+        return True
+
+    async def _prune_rows(self) -> retention.PrunePlan:
+        async with self.ctx.sessions() as session:
+            await queue.fence_attempt(session, self.run_id, self.fence)
+            plan, _ = await retention.prune(
+                session, self.run_id, retention.policy_of(self.run.request or {})
+            )
+            await session.commit()
+        return plan
 
     async def _conclude(
         self, exit_code: int, stopped_first: bool, writer: LogWriter, handler: EventHandler

@@ -25,7 +25,7 @@ from tunix_rt import errors
 from tunix_rt.db import bulk, models
 from tunix_rt.db.types import utcnow
 from tunix_rt.evaluations import store as eval_store
-from tunix_rt.runs import artifacts, notify, queue
+from tunix_rt.runs import artifacts, notify, queue, retention
 from tunix_rt.runs.notify import Hub, Notice
 
 APPLY_RETRIES = 5
@@ -72,6 +72,8 @@ class EventHandler:
         self.lease_lost = False
         self.last_error: str | None = None
         self.phase: str | None = None
+        self._retention: retention.Policy | None = None
+        self._pruned = retention.PrunePlan()  # rows deleted by the event being applied
 
     async def handle_line(self, raw: bytes) -> None:
         try:
@@ -104,6 +106,7 @@ class EventHandler:
                 await asyncio.sleep(RETRY_DELAY_S * (attempt + 1))
 
     async def _apply(self, kind: str, event: dict[str, Any]) -> None:
+        self._pruned = retention.PrunePlan()
         async with self._sessions() as session:
             await queue.fence_attempt(session, self.run_id, self.fence)
             notice_kind = await self._write(session, kind, event)
@@ -112,6 +115,8 @@ class EventHandler:
             notice = Notice(notice_kind, str(self.run_id))
             await notify.publish(session, self._hub, notice)
             await session.commit()
+        if self._pruned.relpaths:  # rows gone (committed, fenced): now the directories
+            await asyncio.to_thread(retention.remove_pruned, self.run_dir, self._pruned, self.fence)
         if self._hub is not None:
             self._hub.publish_local(notice)
 
@@ -131,6 +136,8 @@ class EventHandler:
             await self._register(
                 session, str(event.get("path") or f"checkpoints/{event.get('step')}")
             )
+            policy = await self._policy(session)
+            self._pruned, _ = await retention.prune(session, self.run_id, policy)
             return "artifact"
         if kind == "eval":
             summary = event.get("summary")
@@ -181,7 +188,19 @@ class EventHandler:
             update=["value", "created_at"],
         )
         await queue.update_run_fields(session, self.run_id, last_step=step, updated_at=utcnow())
+        policy = await self._policy(session)
+        if policy.metric is not None and any(row["name"] == policy.metric for row in rows):
+            best_step, changed = await retention.refresh_best(session, self.run_id, policy)
+            if changed:  # the best moved: the old one may no longer be kept
+                self._pruned = await retention.prune_rows(session, self.run_id, policy, best_step)
         return "metric"
+
+    async def _policy(self, session: AsyncSession) -> retention.Policy:
+        """The run's retention policy (read once, from its stored request)."""
+        if self._retention is None:
+            run = await queue.read_run(session, self.run_id)
+            self._retention = retention.policy_of(run.request or {})
+        return self._retention
 
     async def _read_eval_doc(self) -> dict[str, Any] | None:
         path = self.attempt_dir / "eval.json"
