@@ -14,10 +14,19 @@ from typing import Any
 import typer
 
 from tunix_rt.cli.client import ApiError, Client
+from tunix_rt.cli import eval_submit, eval_views
 from tunix_rt.cli.output import console, fail, print_json
 from tunix_rt.cli.table import Column, print_table
 
-app = typer.Typer(help="Evaluations: compare two and gate a change.", no_args_is_help=True)
+app = typer.Typer(
+    help="Evaluations: leaderboard, list, show; compare two and gate a change.",
+    no_args_is_help=True,
+)
+app.command("leaderboard")(eval_views.leaderboard)
+app.command("list")(eval_views.list_evaluations)
+app.command("show")(eval_views.show)
+app.command("run")(eval_submit.run)
+app.command("cancel")(eval_submit.cancel)
 
 SERVER_OPTION = typer.Option(None, "--server", help="Server URL (default $TUNIX_RT_SERVER).")
 PASS, REGRESSION, UNDECIDED = 0, 1, 2
