@@ -186,13 +186,13 @@ def run(spec_path: Path) -> int:
     try:
         if spec.dry_run:
             return run_dry(spec, events, started)
-        return run_real(spec, events, stop)
-    except StackMissing as exc:
         if spec.task == "evaluate":
             from tunix_rt.training import eval_job
 
             eval_job.run_evaluate(spec, events)
             return EXIT_OK
+        return run_real(spec, events, stop)
+    except StackMissing as exc:
         return fail(events, str(exc), EXIT_NO_STACK)
     except (data.DatasetError, TokenizerError, ModelError) as exc:
         return fail(events, str(exc), EXIT_INVALID)

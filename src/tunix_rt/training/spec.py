@@ -100,6 +100,8 @@ class EvaluationSpec(_Strict):
     subset_size: int = Field(default=32, ge=1, le=10_000)
     # Also at every checkpoint step (save_every_steps and the final step), on the same subset.
     at_checkpoints: bool = False
+    # task "evaluate": the committed checkpoint step (under checkpoints/) to restore.
+    checkpoint_step: int | None = Field(default=None, ge=0)
 
     @property
     def during_training(self) -> bool:
@@ -112,6 +114,9 @@ class Spec(_Strict):
     attempt: int = Field(default=1, ge=1)
     run_dir: str = Field(min_length=1)
     algorithm: Literal["sft"] = "sft"
+    # "evaluate": restore evaluation.checkpoint_step and evaluate dataset.holdout_path (an
+    # evaluation job); "train": train, then evaluate.
+    task: Literal["train", "evaluate"] = "train"
     dry_run: bool = False
     dataset: DatasetSpec = DatasetSpec()
     model: ModelSpec = PresetModel(preset="tiny")
@@ -129,6 +134,12 @@ class Spec(_Strict):
             raise ValueError("hyperparameters.lora_alpha needs lora_rank")
         if hp.lora_rank is not None and isinstance(self.model, PresetModel):
             raise ValueError("hyperparameters.lora_rank needs a pretrained model, not a preset")
+        if self.task == "evaluate" and (
+            self.evaluation.checkpoint_step is None or not self.dataset.holdout_path
+        ):
+            raise ValueError(
+                "task evaluate needs evaluation.checkpoint_step and dataset.holdout_path"
+            )
         if not Path(self.run_dir).is_absolute():
             raise ValueError("run_dir must be an absolute path")
         return self

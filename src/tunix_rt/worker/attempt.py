@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 
 from tunix_rt import errors
 from tunix_rt.db import models
+from tunix_rt.evaluations import jobs as eval_jobs
 from tunix_rt.runs import artifacts, materialize, queue, retention, states
 from tunix_rt.runs.logs import LogWriter
 from tunix_rt.runs.notify import Notice
@@ -256,6 +257,8 @@ class RunAttempt:
 
     async def _materialize(self) -> Path:
         async with self.ctx.sessions() as session:
+            if self.run.kind == eval_jobs.KIND_EVAL:
+                return await eval_jobs.materialize_eval_job(session, self.run, self.ctx.settings)
             return await materialize.materialize_run(session, self.run, self.ctx.settings)
 
     async def _while_owned(self, step: Callable[[], Awaitable[T]]) -> T:

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tunix_rt import errors
 from tunix_rt.db import bulk, models
 from tunix_rt.db.types import utcnow
+from tunix_rt.evaluations import jobs as eval_jobs
 from tunix_rt.evaluations import store as eval_store
 from tunix_rt.runs import artifacts, notify, queue, retention
 from tunix_rt.runs.notify import Hub, Notice
@@ -146,7 +147,6 @@ class EventHandler:
             await self._register(session, "eval.json")
             doc = await self._read_eval_doc()
             if doc is not None:
-                await self._store_eval_traces(session, doc)
                 await self._record_evaluation(session, doc)
             return "artifact"
         if kind == "dry_run":
@@ -212,13 +212,22 @@ class EventHandler:
         return data if isinstance(data, dict) else None
 
     async def _record_evaluation(self, session: AsyncSession, doc: dict[str, Any]) -> None:
-        """The end-of-run evaluation becomes an evaluation record of this attempt."""
+        """The end-of-run evaluation becomes an evaluation record of this attempt (with its
+        examples stored as model-output traces); an evaluation job's fills its record."""
         run = await queue.read_run(session, self.run_id)
         summary = doc.get("summary")
         if not isinstance(summary, dict):
             summary = {}
+        scorer = str(
+            doc.get("scorer_version")
+            or summary.get("scorer_version")
+            or eval_store.DEFAULT_SCORER_VERSION
+        )
+        if run.kind == eval_jobs.KIND_EVAL:
+            await eval_store.record_job_evaluation(session, run, self.fence, doc, scorer)
+            return
+        await self._store_eval_traces(session, doc)
         step = summary.get("step") if isinstance(summary.get("step"), int) else run.last_step
-        scorer = doc.get("scorer_version") or summary.get("scorer_version")
         await eval_store.record_run_evaluation(
             session,
             run,
@@ -226,7 +235,7 @@ class EventHandler:
             step,
             await eval_store.latest_checkpoint_name(session, self.run_id),
             doc,
-            str(scorer or eval_store.DEFAULT_SCORER_VERSION),
+            scorer,
         )
 
     async def _store_eval_traces(self, session: AsyncSession, data: dict[str, Any]) -> None:
