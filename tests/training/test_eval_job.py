@@ -54,7 +54,9 @@ async def test_evaluation_jobs_restore_any_checkpoint_and_reproduce_the_run(
     assert submitted["latest"]["step"] == 40 and submitted[20]["step"] == 20
     records = {}
     for checkpoint, job in submitted.items():
-        await wait_terminal(client, job["job_id"])
+        finished = await wait_terminal(client, job["job_id"])
+        # Progress reaches the job's live log (SSE, `runs logs -f`) batch by batch.
+        assert "evaluated 12/12 examples" in finished["stdout_tail"], finished
         records[checkpoint] = await wait_until(
             client,
             f"/api/evaluations/{job['evaluation_id']}",

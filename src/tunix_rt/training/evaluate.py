@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,10 @@ class GreedyGenerator:
             ),
         )
 
-    def __call__(self, prompts: list[str]) -> list[str]:
+    def __call__(
+        self, prompts: list[str], progress: Callable[[int, int], None] | None = None
+    ) -> list[str]:
+        """Greedy completions of `prompts`; `progress(done, total)` after each batch."""
         from flax import nnx
 
         self._sampler.transformer_state = nnx.variables(self._built.model)
@@ -76,13 +80,34 @@ class GreedyGenerator:
                 temperature=0.0,
             )
             outputs.extend(result.text[: len(chunk)])
+            if progress is not None:
+                progress(len(outputs), len(prompts))
         return outputs
 
 
 def generate(
-    built: BuiltModel, processor: Any, prompts: list[str], max_new_tokens: int, prompt_length: int
+    built: BuiltModel,
+    processor: Any,
+    prompts: list[str],
+    max_new_tokens: int,
+    prompt_length: int,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[str]:
-    return GreedyGenerator(built, processor, max_new_tokens, prompt_length)(prompts)
+    return GreedyGenerator(built, processor, max_new_tokens, prompt_length)(prompts, progress)
+
+
+def print_progress(started: float) -> Callable[[int, int], None]:
+    """A progress callback printing "evaluated 32/200 examples (...)": a log line the run's
+    live log (SSE) and `runs logs -f` show."""
+
+    def report(done: int, total: int) -> None:
+        took = time.perf_counter() - started
+        print(
+            f"evaluated {done}/{total} examples ({done / max(took, 1e-9):.1f} examples/s)",
+            flush=True,
+        )
+
+    return report
 
 
 def _rate(rows: list[dict[str, Any]], key: str) -> float:
@@ -214,7 +239,12 @@ def run_evaluation(
     if examples:
         prompt_length = plan_prompt_length(processor, examples)
         generated = generate(
-            built, processor, [e.prompt for e in examples], max_new_tokens, prompt_length
+            built,
+            processor,
+            [e.prompt for e in examples],
+            max_new_tokens,
+            prompt_length,
+            print_progress(started),
         )
     rows = score_rows(examples, generated)
     summary = summarize(rows, [e.task for e in examples])
