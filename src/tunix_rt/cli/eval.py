@@ -1,4 +1,5 @@
-"""`tunix-rt eval`: decide with evaluations. `gate` is a regression gate for CI pipelines.
+"""`tunix-rt eval`: read and decide with evaluations. `leaderboard`, `list` and `show` read
+records (cli/eval_views.py); `gate` is a regression gate for CI pipelines.
 
 Exit codes of `gate`: 0 the candidate is not significantly worse than the baseline by more
 than the allowed drop, 1 it is, 2 no decision could be made (the evaluations share no
@@ -13,8 +14,8 @@ from typing import Any
 
 import typer
 
-from tunix_rt.cli.client import ApiError, Client
 from tunix_rt.cli import eval_submit, eval_views
+from tunix_rt.cli.client import ApiError, Client
 from tunix_rt.cli.output import console, fail, print_json
 from tunix_rt.cli.table import Column, print_table
 
