@@ -1,18 +1,27 @@
-// The Evaluation and Artifacts tabs of a run.
+// The Evaluation, Parameters and Artifacts tabs of a run.
+import { useState } from 'react';
 import { ApiError, api } from '../api/client';
 import { withToken } from '../api/token';
-import type { Artifact, EvalReport, EvaluationList } from '../api/types';
+import type { Artifact, EvalReport, EvaluationList, RunParams } from '../api/types';
 import { ErrorBanner } from '../components/ErrorBanner';
+import { formatParam } from '../components/params';
 import { formatBytes, formatDate, formatPercent } from '../lib/format';
 import { useAsync } from '../lib/useAsync';
-import { EvaluationRecord } from './EvaluationRecord';
+import { EVALUATIONS_PAGE, POLL_MS, RunEvaluations, hasActive } from './RunEvaluations';
 
 export function EvalTab({ runId, version }: { runId: string; version: number }) {
+  const [active, setActive] = useState(false);
   const records = useAsync(
-    (signal) => api.get<EvaluationList>('/api/evaluations', { run_id: runId, limit: 1 }, signal),
+    (signal) =>
+      api
+        .get<EvaluationList>('/api/evaluations', { run_id: runId, limit: EVALUATIONS_PAGE }, signal)
+        .then((list) => {
+          setActive(hasActive(list));
+          return list;
+        }),
     [runId, version],
+    { refreshMs: active ? POLL_MS : null },
   );
-  const newest = records.data?.data[0];
   if (records.error !== undefined && !records.data) {
     return (
       <section data-testid="eval-tab">
@@ -21,10 +30,10 @@ export function EvalTab({ runId, version }: { runId: string; version: number }) 
     );
   }
   if (!records.data) return <section data-testid="eval-tab" />;
-  if (newest) {
+  if (records.data.data.length > 0) {
     return (
       <section data-testid="eval-tab">
-        <EvaluationRecord key={newest.evaluation_id} evaluation={newest} total={records.data.total} />
+        <RunEvaluations runId={runId} version={version} list={records.data} onChanged={records.reload} />
       </section>
     );
   }
