@@ -9,6 +9,7 @@ import { DatasetDetailPage } from './pages/DatasetDetailPage';
 import { DatasetsPage } from './pages/DatasetsPage';
 import { LeaderboardPage } from './pages/LeaderboardPage';
 import { NewRunPage } from './pages/NewRunPage';
+import { RunComparePage } from './pages/RunComparePage';
 import { RunDetailPage } from './pages/RunDetailPage';
 import { RunsPage } from './pages/RunsPage';
 import { TraceComparePage } from './pages/TraceComparePage';
@@ -32,6 +33,7 @@ function renderRoute(path: string, search: URLSearchParams) {
   if ((params = matchPath('/datasets/:key', path))) return <DatasetDetailPage datasetKey={params.key} />;
   if (path === '/runs') return <RunsPage search={search} />;
   if (path === '/runs/new') return <NewRunPage search={search} />;
+  if (path === '/compare') return <RunComparePage search={search} />;
   if ((params = matchPath('/runs/:id', path))) return <RunDetailPage id={params.id} search={search} />;
   return (
     <section className="page" data-testid="not-found">

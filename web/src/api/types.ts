@@ -47,6 +47,8 @@ export type RunRow = Schemas['RunRowOut'];
 export type Run = Schemas['RunOut'];
 export type RunEvent = Schemas['RunEventOut'];
 export type MetricPoint = Schemas['MetricPoint'];
+export type RunParams = Schemas['RunParams'];
+export type EvaluationComparison = Schemas['EvaluationComparison'];
 export type Artifact = Schemas['ArtifactOut'];
 export type Health = Schemas['Health'];
 

@@ -1,24 +1,29 @@
 import { useCallback, useEffect, useState, type KeyboardEvent } from 'react';
 import { ApiError, api } from '../api/client';
-import type { MetricEvent, MetricPoint, Run, RunEvent } from '../api/types';
+import type { Run, RunEvent } from '../api/types';
 import { ACTIVE_STATUSES } from '../api/types';
 import { ConfirmDialog } from '../components/ConfirmDialog';
 import { DryRunReportView } from '../components/DryRunReport';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { Loading } from '../components/Loading';
 import { LiveLogs } from '../components/LiveLogs';
-import { LossChart, mergePoints, type ChartPoint } from '../components/LossChart';
+import { MetricChart } from '../components/MetricChart';
+import { MetricsPanel } from '../components/MetricsPanel';
+import { runColor } from '../components/metricMath';
+import { useRunMetrics } from '../components/useRunMetrics';
 import { StatusBadge } from '../components/StatusBadge';
 import { formatDate, formatDuration, formatPercent } from '../lib/format';
 import { Link, navigate, setSearchParams } from '../lib/router';
 import { useAsync } from '../lib/useAsync';
 import { progressText } from './RunsPage';
-import { ArtifactsTab, EvalTab } from './RunTabs';
+import { ArtifactsTab, EvalTab, ParamsTab } from './RunTabs';
 
 const TABS = [
   { id: 'overview', label: 'Overview' },
   { id: 'logs', label: 'Live logs' },
+  { id: 'metrics', label: 'Metrics' },
   { id: 'eval', label: 'Evaluation' },
+  { id: 'params', label: 'Parameters' },
   { id: 'artifacts', label: 'Artifacts' },
 ] as const;
 const ACTIVE_REFRESH_MS = 2000;
@@ -27,7 +32,6 @@ export function RunDetailPage({ id, search }: { id: string; search: URLSearchPar
   const tab = search.get('tab') ?? 'overview';
   const [liveStatus, setLiveStatus] = useState<string | null>(null);
   const [version, setVersion] = useState(0); // bumped when the run changes state: reloads tabs
-  const [points, setPoints] = useState<ChartPoint[]>([]);
   const [confirming, setConfirming] = useState(false);
   const [actionError, setActionError] = useState<unknown>(undefined);
   const base = `/api/tunix/runs/${encodeURIComponent(id)}`;
@@ -45,28 +49,27 @@ export function RunDetailPage({ id, search }: { id: string; search: URLSearchPar
     if (run.data) setLiveStatus(run.data.status);
   }, [run.data]);
 
-  // Seed the loss curve from stored metrics; live `metric` events merge in on top.
-  useEffect(() => {
-    setPoints([]);
-    const controller = new AbortController();
-    api
-      .get<{ data: MetricPoint[] }>(`${base}/metrics`, { name: 'loss' }, controller.signal)
-      .then((res) => setPoints((live) => mergePoints(res.data.map((p) => ({ step: p.step, value: p.value })), live)))
-      .catch(() => undefined); // the chart stays empty; the run request shows API errors
-    return () => controller.abort();
-  }, [base]);
-
-  const onMetric = useCallback((metric: MetricEvent) => {
-    const loss = metric.values?.loss;
-    if (typeof loss === 'number') setPoints((prev) => mergePoints(prev, [{ step: metric.step, value: loss }]));
-  }, []);
+  // Every metric: seeded from the stored points, live `metric` events merge in on top.
+  const metrics = useRunMetrics(id);
+  const { onMetric, reload: reloadMetrics } = metrics;
+  const lossChart = (
+    <MetricChart
+      name="loss"
+      testId="loss-chart"
+      series={[{ key: id, label: 'loss', color: runColor(0), points: metrics.series.loss ?? [] }]}
+    />
+  );
   // The stream replays the status history on every connect, so a status event is only a
   // hint to re-read the run; the run record is the truth shown in the badge.
   const onStatus = useCallback(() => setVersion((v) => v + 1), []);
-  const onEnd = useCallback((s: string) => {
-    if (s) setLiveStatus(s);
-    setVersion((v) => v + 1);
-  }, []);
+  const onEnd = useCallback(
+    (s: string) => {
+      if (s) setLiveStatus(s);
+      setVersion((v) => v + 1);
+      reloadMetrics(); // the stored points, each with its wall time
+    },
+    [reloadMetrics],
+  );
 
   async function cancel() {
     setConfirming(false);
@@ -214,7 +217,7 @@ export function RunDetailPage({ id, search }: { id: string; search: URLSearchPar
             ) : (
               <div>
                 <h3>Loss</h3>
-                <LossChart points={points} />
+                {lossChart}
               </div>
             )}
           </div>
@@ -262,10 +265,15 @@ export function RunDetailPage({ id, search }: { id: string; search: URLSearchPar
         <LiveLogs runId={id} hidden={tab !== 'logs'} onMetric={onMetric} onStatus={onStatus} onEnd={onEnd} />
       )}
       {tab === 'logs' && !r?.dry_run && (
-        <div className="chart-compact">
-          <LossChart points={points} />
-        </div>
+        <div className="chart-compact">{lossChart}</div>
       )}
+      {tab === 'metrics' && (
+        <MetricsPanel
+          runs={[{ key: id, label: id.slice(0, 8), color: runColor(0), metrics: metrics.series }]}
+          emptyText={r?.dry_run ? 'A dry run trains nothing: it records no metrics.' : 'No metrics recorded yet.'}
+        />
+      )}
+      {tab === 'params' && <ParamsTab runId={id} version={version} />}
       {tab === 'eval' && <EvalTab runId={id} version={version} />}
       {tab === 'artifacts' && (
         <ArtifactsTab runId={id} version={version} refreshMs={active ? ACTIVE_REFRESH_MS * 2 : null} />

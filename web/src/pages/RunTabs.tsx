@@ -155,3 +155,48 @@ export function ArtifactsTab({ runId, version, refreshMs }: { runId: string; ver
     </section>
   );
 }
+
+/** The resolved parameters: the spec the run trained with (or, before it starts, the spec the
+ * worker will build), one dotted key per row. */
+export function ParamsTab({ runId, version }: { runId: string; version: number }) {
+  const [filter, setFilter] = useState('');
+  const params = useAsync(
+    (signal) => api.get<RunParams>(`/api/tunix/runs/${runId}/params`, undefined, signal),
+    [runId, version],
+  );
+  const rows = Object.entries(params.data?.data ?? {}).filter(([key]) => key.includes(filter.trim()));
+  return (
+    <section data-testid="params-tab">
+      <ErrorBanner error={params.error} onRetry={params.reload} />
+      {params.data && (
+        <div className="row between">
+          <p className="muted" data-testid="params-source" data-source={params.data.source}>
+            {params.data.source === 'spec.json'
+              ? 'From the spec.json the run trained with (its newest attempt).'
+              : 'No attempt has started yet: the spec the worker will build from the request.'}
+          </p>
+          <label className="inline">
+            Filter
+            <input value={filter} onChange={(e) => setFilter(e.target.value)} placeholder="key" data-testid="params-filter" />
+          </label>
+        </div>
+      )}
+      <table className="table narrow" data-testid="params-table">
+        <thead>
+          <tr>
+            <th>Parameter</th>
+            <th>Value</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map(([key, value]) => (
+            <tr key={key} data-testid="param-row" data-key={key}>
+              <td><code>{key}</code></td>
+              <td className="pre" data-testid="param-value">{formatParam(value)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}

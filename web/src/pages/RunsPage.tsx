@@ -4,6 +4,7 @@ import type { Page, RunRow } from '../api/types';
 import { ACTIVE_STATUSES, RUN_STATUSES } from '../api/types';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { Pager } from '../components/Pager';
+import { CompareButton, SelectRunCell, useRunSelection } from '../components/RunSelection';
 import { StatusBadge } from '../components/StatusBadge';
 import { formatDate, formatDuration, formatPercent, shortId } from '../lib/format';
 import { Link, setSearchParams } from '../lib/router';
@@ -22,6 +23,7 @@ export function RunsPage({ search }: { search: URLSearchParams }) {
   const mode = search.get('mode') ?? '';
   const offset = Number(search.get('offset') ?? 0) || 0;
   const [autoRefresh, setAutoRefresh] = useState(true);
+  const selection = useRunSelection();
   const runs = useAsync(
     (signal) =>
       api.get<Page<RunRow>>('/api/tunix/runs', { limit: 50, offset, status, dataset_key: datasetKey, mode }, signal),
@@ -34,9 +36,12 @@ export function RunsPage({ search }: { search: URLSearchParams }) {
     <section className="page" data-testid="runs-page">
       <div className="row between">
         <h1>Runs</h1>
-        <Link to="/runs/new" className="btn btn-primary" data-testid="new-run-link">
-          New run
-        </Link>
+        <div className="row">
+          <CompareButton selected={selection.selected} />
+          <Link to="/runs/new" className="btn btn-primary" data-testid="new-run-link">
+            New run
+          </Link>
+        </div>
       </div>
       <div className="row filters">
         <label>
@@ -83,6 +88,7 @@ export function RunsPage({ search }: { search: URLSearchParams }) {
       <table className="table" data-testid="runs-table">
         <thead>
           <tr>
+            <th aria-label="compare" />
             <th>Run</th>
             <th>Status</th>
             <th>Dataset</th>
@@ -97,6 +103,7 @@ export function RunsPage({ search }: { search: URLSearchParams }) {
         <tbody>
           {runs.data?.data.map((run) => (
             <tr key={run.run_id} data-testid="run-row" data-run-id={run.run_id}>
+              <SelectRunCell runId={run.run_id} selection={selection} />
               <td>
                 <Link to={`/runs/${run.run_id}`} data-testid="run-link">
                   <code>{shortId(run.run_id)}</code>
@@ -119,7 +126,7 @@ export function RunsPage({ search }: { search: URLSearchParams }) {
           ))}
           {runs.data && runs.data.data.length === 0 && (
             <tr>
-              <td colSpan={9} className="muted center">
+              <td colSpan={10} className="muted center">
                 No runs match.
               </td>
             </tr>
