@@ -1,58 +1,162 @@
-// The "New run" form. Defaults mirror the worker's; the API validates and its 422
-// field errors are shown next to the fields they name.
+// The "New run" form: every field of the API's RunRequest (runFields.ts), the advanced ones
+// in a collapsible section. Inputs are checked against the API's limits before sending; the
+// API still validates, and its 422 field errors are shown next to the fields they name.
 import { useState } from 'react';
 import { api } from '../api/client';
-import type { Manifest, Page, Run, RunRequest } from '../api/types';
+import type { Manifest, Page, Run } from '../api/types';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { FieldError } from '../components/FieldError';
 import { navigate } from '../lib/router';
-import { useSubmit } from '../lib/useSubmit';
 import { useAsync } from '../lib/useAsync';
-
-export const HYPERPARAMETERS = [
-  { name: 'max_steps', label: 'Max steps', value: '300', step: '1' },
-  { name: 'batch_size', label: 'Batch size', value: '16', step: '1' },
-  { name: 'learning_rate', label: 'Learning rate', value: '0.003', step: 'any' },
-  { name: 'max_seq_length', label: 'Max sequence length', value: '128', step: '1' },
-  { name: 'seed', label: 'Seed', value: '0', step: '1' },
-  { name: 'save_every_steps', label: 'Save every (steps)', value: '100', step: '1' },
-] as const;
+import { useSubmit } from '../lib/useSubmit';
+import {
+  ADVANCED_SECTIONS,
+  FIELD_NAMES,
+  PRESET_MODELS,
+  SECTION_TITLES,
+  buildRequest,
+  checkValues,
+  cloneValues,
+  initialValues,
+  isAdvanced,
+  specOf,
+  type FieldSection,
+  type FormValues,
+  type RunField,
+} from './runFields';
 
 type ModelChoice = 'tiny' | 'small' | 'local';
+const DEFAULT_LOCAL_MODEL_ID = 'gemma3-270m';
+// Rendered by hand above the generic fields.
+const CUSTOM_FIELDS: readonly RunField[] = ['dataset_key', 'model_id', 'model_path'];
+
+function modelChoiceOf(modelId: string): ModelChoice {
+  return (PRESET_MODELS as readonly string[]).includes(modelId) ? (modelId as ModelChoice) : 'local';
+}
+
+function differsFromStart(values: FormValues, field: RunField): boolean {
+  return values[field] !== initialValues()[field];
+}
 
 export function NewRunForm({
   datasets,
   initialDataset = '',
+  initial,
 }: {
   datasets: string[];
   initialDataset?: string;
+  /** Prefilled values (a clone); otherwise the defaults. */
+  initial?: FormValues;
 }) {
-  const [datasetKey, setDatasetKey] = useState(initialDataset || datasets[0] || '');
-  const [model, setModel] = useState<ModelChoice>('tiny');
-  const [modelId, setModelId] = useState('gemma3-270m');
-  const [modelPath, setModelPath] = useState('');
-  const [params, setParams] = useState<Record<string, string>>(
-    Object.fromEntries(HYPERPARAMETERS.map((h) => [h.name, h.value])),
+  const [values, setValues] = useState<FormValues>(() => {
+    const start = initial ?? initialValues();
+    return { ...start, dataset_key: start.dataset_key || initialDataset || datasets[0] || '' };
+  });
+  const [choice, setChoice] = useState<ModelChoice>(() => modelChoiceOf(values.model_id));
+  const [localId, setLocalId] = useState(choice === 'local' ? values.model_id : DEFAULT_LOCAL_MODEL_ID);
+  const [advancedOpen, setAdvancedOpen] = useState(() =>
+    FIELD_NAMES.some((f) => isAdvanced(f) && differsFromStart(values, f)),
   );
-  const [dryRun, setDryRun] = useState(false);
   const [mode, setMode] = useState<'async' | 'sync'>('async');
-  const { busy, error, fieldErrors, submit: submitRequest } = useSubmit();
-  const chosenDataset = datasetKey || datasets[0] || '';
+  const [clientErrors, setClientErrors] = useState<Record<string, string>>({});
+  const { busy, error, fieldErrors: serverErrors, submit: submitRequest } = useSubmit();
+  const fieldErrors = { ...serverErrors, ...clientErrors };
+  const chosenDataset = values.dataset_key || datasets[0] || '';
+  const datasetOptions = chosenDataset && !datasets.includes(chosenDataset) ? [chosenDataset, ...datasets] : datasets;
+  const advancedErrors = FIELD_NAMES.some((f) => isAdvanced(f) && fieldErrors[f]);
+
+  function set(field: RunField, value: string) {
+    setValues((v) => ({ ...v, [field]: value }));
+    setClientErrors(({ [field]: _dropped, ...rest }) => rest);
+  }
+
+  function effectiveValues(): FormValues {
+    const model =
+      choice === 'local' ? { model_id: localId.trim(), model_path: values.model_path } : { model_id: choice, model_path: '' };
+    return { ...values, ...model, dataset_key: chosenDataset };
+  }
 
   async function submit() {
-    const body: RunRequest = { dataset_key: chosenDataset, dry_run: dryRun };
-    if (model === 'local') {
-      body.model_id = modelId.trim();
-      body.model_path = modelPath.trim() || null;
-    } else body.model_id = model;
-    for (const h of HYPERPARAMETERS) {
-      const raw = params[h.name].trim();
-      if (raw !== '') body[h.name] = Number(raw);
+    const effective = effectiveValues();
+    const problems = checkValues(effective);
+    setClientErrors(problems);
+    if (Object.keys(problems).length > 0) {
+      if (Object.keys(problems).some((f) => isAdvanced(f as RunField))) setAdvancedOpen(true);
+      return;
     }
+    const body = buildRequest(effective);
     await submitRequest(async () => {
       const run = await api.post<Run>('/api/tunix/run', body, { mode });
       navigate(`/runs/${run.run_id}`);
     });
+  }
+
+  function renderField(field: RunField) {
+    const spec = specOf(field);
+    const testId = field === 'dry_run' ? 'run-dry-run' : `run-${field}`;
+    const invalid = fieldErrors[field] ? true : undefined;
+    if (spec.kind === 'bool') {
+      return (
+        <label key={field} className="inline">
+          <input
+            type="checkbox"
+            checked={values[field] === 'true'}
+            onChange={(e) => set(field, e.target.checked ? 'true' : 'false')}
+            data-testid={testId}
+          />
+          {spec.label}
+          <FieldError name={field} errors={fieldErrors} />
+        </label>
+      );
+    }
+    let input;
+    if (spec.kind === 'choice') {
+      input = (
+        <select value={values[field]} onChange={(e) => set(field, e.target.value)} aria-invalid={invalid} data-testid={testId}>
+          <option value="">default</option>
+          {spec.choices?.map((c) => (
+            <option key={c} value={c}>
+              {c}
+            </option>
+          ))}
+        </select>
+      );
+    } else if (spec.kind === 'textarea') {
+      input = (
+        <textarea
+          value={values[field]}
+          rows={3}
+          maxLength={spec.maxLength}
+          onChange={(e) => set(field, e.target.value)}
+          aria-invalid={invalid}
+          data-testid={testId}
+        />
+      );
+    } else {
+      const numeric = spec.kind === 'int' || spec.kind === 'float';
+      input = (
+        <input
+          type={numeric ? 'number' : 'text'}
+          step={spec.kind === 'int' ? '1' : numeric ? 'any' : undefined}
+          value={values[field]}
+          placeholder={spec.hint ?? (numeric ? 'default' : undefined)}
+          onChange={(e) => set(field, e.target.value)}
+          aria-invalid={invalid}
+          data-testid={testId}
+        />
+      );
+    }
+    return (
+      <label key={field} className={spec.kind === 'textarea' ? 'wide' : undefined}>
+        {spec.label}
+        {input}
+        <FieldError name={field} errors={fieldErrors} />
+      </label>
+    );
+  }
+
+  function fieldsOf(section: FieldSection) {
+    return FIELD_NAMES.filter((f) => specOf(f).section === section && !CUSTOM_FIELDS.includes(f));
   }
 
   return (
@@ -68,60 +172,52 @@ export function NewRunForm({
       <div className="form-grid">
         <label>
           Dataset
-          {datasets.length > 0 ? (
-            <select value={chosenDataset} onChange={(e) => setDatasetKey(e.target.value)} data-testid="run-dataset">
-              {datasets.map((key) => (
+          {datasetOptions.length > 0 ? (
+            <select value={chosenDataset} onChange={(e) => set('dataset_key', e.target.value)} data-testid="run-dataset">
+              {datasetOptions.map((key) => (
                 <option key={key} value={key}>
                   {key}
                 </option>
               ))}
             </select>
           ) : (
-            <input value={datasetKey} onChange={(e) => setDatasetKey(e.target.value)} placeholder="dataset key" data-testid="run-dataset" />
+            <input
+              value={values.dataset_key}
+              onChange={(e) => set('dataset_key', e.target.value)}
+              placeholder="dataset key"
+              data-testid="run-dataset"
+            />
           )}
           <FieldError name="dataset_key" errors={fieldErrors} />
         </label>
         <label>
           Model
-          <select value={model} onChange={(e) => setModel(e.target.value as ModelChoice)} data-testid="run-model">
+          <select value={choice} onChange={(e) => setChoice(e.target.value as ModelChoice)} data-testid="run-model">
             <option value="tiny">tiny (CPU preset)</option>
             <option value="small">small (preset)</option>
             <option value="local">local model…</option>
           </select>
           <FieldError name="model_id" errors={fieldErrors} />
         </label>
-        {model === 'local' && (
+        {choice === 'local' && (
           <>
             <label>
-              Model id
-              <input value={modelId} onChange={(e) => setModelId(e.target.value)} placeholder="gemma3-270m" data-testid="run-model-id" />
-              <FieldError name="model_id" errors={fieldErrors} />
+              {specOf('model_id').label}
+              <input value={localId} onChange={(e) => setLocalId(e.target.value)} placeholder={DEFAULT_LOCAL_MODEL_ID} data-testid="run-model-id" />
             </label>
             <label>
-              Model path
-              <input value={modelPath} onChange={(e) => setModelPath(e.target.value)} placeholder="/models/gemma3-270m" data-testid="run-model-path" />
+              {specOf('model_path').label}
+              <input
+                value={values.model_path}
+                onChange={(e) => set('model_path', e.target.value)}
+                placeholder="/models/gemma3-270m"
+                data-testid="run-model-path"
+              />
               <FieldError name="model_path" errors={fieldErrors} />
             </label>
           </>
         )}
-        {HYPERPARAMETERS.map((h) => (
-          <label key={h.name}>
-            {h.label}
-            <input
-              type="number"
-              step={h.step}
-              value={params[h.name]}
-              onChange={(e) => setParams((p) => ({ ...p, [h.name]: e.target.value }))}
-              aria-invalid={fieldErrors[h.name] ? true : undefined}
-              data-testid={`run-${h.name}`}
-            />
-            <FieldError name={h.name} errors={fieldErrors} />
-          </label>
-        ))}
-        <label className="inline">
-          <input type="checkbox" checked={dryRun} onChange={(e) => setDryRun(e.target.checked)} data-testid="run-dry-run" />
-          Dry run (validate spec and data, no training)
-        </label>
+        {fieldsOf('main').map(renderField)}
         <label>
           Mode
           <select value={mode} onChange={(e) => setMode(e.target.value as 'async' | 'sync')} data-testid="run-mode">
@@ -130,11 +226,25 @@ export function NewRunForm({
           </select>
         </label>
       </div>
+      <div className="form-grid">{fieldsOf('labels').map(renderField)}</div>
+      <details
+        open={advancedOpen || advancedErrors}
+        onToggle={(e) => setAdvancedOpen(e.currentTarget.open)}
+        data-testid="run-advanced"
+      >
+        <summary>Advanced: training, checkpoints, evaluation, queue</summary>
+        {ADVANCED_SECTIONS.map((section) => (
+          <fieldset key={section} className="form-section">
+            <legend>{SECTION_TITLES[section]}</legend>
+            <div className="form-grid">{fieldsOf(section).map(renderField)}</div>
+          </fieldset>
+        ))}
+      </details>
       <FieldError name="body" errors={fieldErrors} />
       <ErrorBanner error={error} />
       <div className="row">
         <button type="submit" className="btn btn-primary" disabled={busy || !chosenDataset} data-testid="run-submit">
-          {busy ? 'Submitting…' : dryRun ? 'Start dry run' : 'Start run'}
+          {busy ? 'Submitting…' : values.dry_run === 'true' ? 'Start dry run' : 'Start run'}
         </button>
       </div>
     </form>
@@ -142,15 +252,31 @@ export function NewRunForm({
 }
 
 export function NewRunPage({ search }: { search: URLSearchParams }) {
+  const cloneOf = search.get('clone') ?? '';
   const datasets = useAsync((signal) => api.get<Page<Manifest>>('/api/datasets', { limit: 100 }, signal), []);
+  const source = useAsync(
+    (signal) =>
+      cloneOf ? api.get<Run>(`/api/tunix/runs/${encodeURIComponent(cloneOf)}`, undefined, signal) : Promise.resolve(null),
+    [cloneOf],
+  );
+  const ready = datasets.data && (!cloneOf || source.data);
   return (
     <section className="page" data-testid="new-run-page">
-      <h1>New run</h1>
+      <h1>{cloneOf ? 'New run (clone)' : 'New run'}</h1>
+      {cloneOf && source.data && (
+        <p className="muted" data-testid="clone-source">
+          Prefilled from run <code>{source.data.name ?? source.data.run_id.slice(0, 8)}</code>: change what you want
+          to try, then start it.
+        </p>
+      )}
       <ErrorBanner error={datasets.error} onRetry={datasets.reload} />
-      {datasets.data && (
+      <ErrorBanner error={source.error} onRetry={source.reload} />
+      {ready && datasets.data && (
         <NewRunForm
+          key={cloneOf}
           datasets={datasets.data.data.map((d) => d.dataset_key)}
           initialDataset={search.get('dataset') ?? ''}
+          initial={source.data ? cloneValues(source.data) : undefined}
         />
       )}
       {datasets.data && datasets.data.data.length === 0 && (
