@@ -35,7 +35,8 @@ async def add_evaluation(
         sessions,
         status="completed",
         dataset_key=dataset_key,
-        request={"dataset_key": dataset_key, "learning_rate": lr, "name": f"lr {lr}"},
+        request={"dataset_key": dataset_key, "learning_rate": lr},
+        name=f"lr {lr}",
     )
     examples = [(f"k{i}", i < correct) for i in range(n)]
     evaluation_id = await eval_rows.insert_evaluation(

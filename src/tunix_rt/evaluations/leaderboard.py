@@ -57,15 +57,17 @@ async def read_leaderboard(
     column = getattr(E, metric)
     rows = (
         await session.execute(
-            select(E, R.model_id, R.request, R.started_at, R.finished_at)
+            select(E, R.model_id, R.name, R.request, R.started_at, R.finished_at)
             .outerjoin(R, R.id == E.run_id)
             .where(E.dataset_key == dataset_key, E.status == "completed", column.is_not(None))
+            # The best MAX_ENTRIES by value; ties are then ordered by interval below.
+            .order_by(column.desc(), E.created_at)
             .limit(MAX_ENTRIES)
         )
     ).all()
     entries = [
-        _entry(e, model, request, started, finished, metric)
-        for e, model, request, started, finished in rows
+        _entry(e, model, name, request, started, finished, metric)
+        for e, model, name, request, started, finished in rows
     ]
     entries.sort(key=lambda x: (-x.value, -x.ci_low, x.created_at))
     return entries[:limit]
@@ -74,6 +76,7 @@ async def read_leaderboard(
 def _entry(
     evaluation: models.Evaluation,
     model: str | None,
+    run_name: str | None,
     request: dict[str, Any] | None,
     started: datetime | None,
     finished: datetime | None,
@@ -89,7 +92,7 @@ def _entry(
     return Entry(
         evaluation_id=evaluation.id,
         run_id=evaluation.run_id,
-        run_name=req.get("name"),
+        run_name=run_name,
         model=model,
         step=evaluation.step,
         split=evaluation.split,
