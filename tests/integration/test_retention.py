@@ -121,7 +121,9 @@ async def test_worker_keeps_best_latest_and_pinned_and_the_api_shows_them(
     gone = await client.post(f"{base}/40/pin")
     assert gone.status_code == 409 and "deleted by retention" in gone.json()["detail"]
     assert (await client.post(f"{base}/45/pin")).status_code == 404
-    assert (await client.post(f"/api/tunix/runs/{uuid.uuid4()}/checkpoints/50/pin")).status_code == 404
+    assert (
+        await client.post(f"/api/tunix/runs/{uuid.uuid4()}/checkpoints/50/pin")
+    ).status_code == 404
     assert (await client.get(f"/api/tunix/runs/{uuid.uuid4()}/checkpoints")).status_code == 404
     assert (await client.post(f"{base}/-1/pin")).status_code == 422
     assert (await client.post(f"{base}/99999999999/pin")).status_code == 422
