@@ -1,9 +1,12 @@
-// One evaluation record on the run page: summary with its interval, the per-class table and
-// the per-example rows, paged from the server (50 a page) with an "only wrong" filter.
-import { useState } from 'react';
+// One evaluation record on the run page: summary with its interval, the per-class table, the
+// confusion table and the per-example rows, paged from the server (50 a page) with an "only
+// wrong" filter; each row expands into a step-by-step comparison with its gold trace.
+import { Fragment, useState } from 'react';
 import { api } from '../api/client';
 import type { ClassSummary, Evaluation, EvaluationExampleList } from '../api/types';
+import { ConfusionTable } from '../components/ConfusionTable';
 import { ErrorBanner } from '../components/ErrorBanner';
+import { GoldTraceCompare } from '../components/GoldTraceCompare';
 import { IntervalBar } from '../components/IntervalBar';
 import { formatDuration, formatPercent } from '../lib/format';
 import { useAsync } from '../lib/useAsync';
@@ -72,6 +75,7 @@ export function EvaluationRecord({ evaluation, total }: { evaluation: Evaluation
           </table>
         </>
       )}
+      <ConfusionTable evaluationId={evaluation.evaluation_id} />
       <EvaluationExamples evaluationId={evaluation.evaluation_id} />
     </div>
   );
@@ -80,6 +84,7 @@ export function EvaluationRecord({ evaluation, total }: { evaluation: Evaluation
 function EvaluationExamples({ evaluationId }: { evaluationId: string }) {
   const [offset, setOffset] = useState(0);
   const [onlyWrong, setOnlyWrong] = useState(false);
+  const [expanded, setExpanded] = useState<number | null>(null);
   const page = useAsync(
     (signal) =>
       api.get<EvaluationExampleList>(
@@ -121,20 +126,40 @@ function EvaluationExamples({ evaluationId }: { evaluationId: string }) {
         </thead>
         <tbody>
           {(p?.data ?? []).map((ex) => (
-            <tr
-              key={ex.position}
-              className={ex.correct ? 'good' : 'bad'}
-              data-testid="eval-example"
-              data-position={ex.position}
-              data-correct={ex.correct}
-            >
-              <td className="muted">{ex.position + 1}</td>
-              <td className="ellipsis" title={ex.prompt}>{ex.prompt}</td>
-              <td>{ex.expected}</td>
-              <td className="pre">{ex.generated}</td>
-              <td>{ex.extracted ?? '—'}</td>
-              <td>{ex.correct ? '✓' : '✗'}{ex.format_ok ? '' : ' (format)'}</td>
-            </tr>
+            <Fragment key={ex.position}>
+              <tr
+                className={ex.correct ? 'good' : 'bad'}
+                data-testid="eval-example"
+                data-position={ex.position}
+                data-correct={ex.correct}
+              >
+                <td className="muted">
+                  {ex.position + 1}{' '}
+                  <button
+                    type="button"
+                    className="btn btn-small"
+                    aria-expanded={expanded === ex.position}
+                    title="Compare with the gold trace, step by step"
+                    onClick={() => setExpanded(expanded === ex.position ? null : ex.position)}
+                    data-testid="eval-compare-toggle"
+                  >
+                    {expanded === ex.position ? 'hide' : 'compare'}
+                  </button>
+                </td>
+                <td className="ellipsis" title={ex.prompt}>{ex.prompt}</td>
+                <td>{ex.expected}</td>
+                <td className="pre">{ex.generated}</td>
+                <td>{ex.extracted ?? '—'}</td>
+                <td>{ex.correct ? '✓' : '✗'}{ex.format_ok ? '' : ' (format)'}</td>
+              </tr>
+              {expanded === ex.position && (
+                <tr data-testid="eval-compare-row">
+                  <td colSpan={6}>
+                    <GoldTraceCompare example={ex} />
+                  </td>
+                </tr>
+              )}
+            </Fragment>
           ))}
           {p && p.data.length === 0 && (
             <tr>
