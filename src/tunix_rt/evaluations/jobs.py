@@ -28,6 +28,7 @@ from tunix_rt.db.types import utcnow
 from tunix_rt.evaluations import store
 from tunix_rt.evaluations.schema import EvaluationRequest
 from tunix_rt.runs import artifacts, materialize, queue, states
+from tunix_rt.runs import checkpoints as run_checkpoints
 from tunix_rt.runs.notify import Notice
 from tunix_rt.runs.schema import PRESET_MODELS
 from tunix_rt.settings import Settings
@@ -97,10 +98,13 @@ async def submit_evaluation(
     dataset_key = request.dataset_key or source.dataset_key
     await dataset_store.read_dataset(session, dataset_key)
     step = await resolve_step(session, source, request.checkpoint)
+    evaluation_id = uuid.uuid4()
+    # Pin first, under the run's row lock: a worker pruning the run's checkpoints meanwhile
+    # either ran before (the pin then refuses a deleted step) or waits for this transaction.
+    await run_checkpoints.pin_checkpoint(session, source.id, step, pin_reason(evaluation_id))
     max_new_tokens = request.max_new_tokens or int(
         source.request.get("eval_max_new_tokens") or DEFAULT_MAX_NEW_TOKENS
     )
-    evaluation_id = uuid.uuid4()
     job_request: dict[str, Any] = {
         "evaluation_id": str(evaluation_id),
         "source_run_id": str(source.id),
@@ -146,11 +150,6 @@ async def submit_evaluation(
         created_at=now,
     )
     session.add(evaluation)
-    session.add(
-        models.CheckpointPin(
-            run_id=source.id, step=step, reason=pin_reason(evaluation_id), created_at=now
-        )
-    )
     await session.flush()
     notice = await queue.record_enqueued(session, job, f"evaluation {evaluation_id}")
     return evaluation, job, notice
