@@ -3,11 +3,13 @@
 // series, the point nearest the pointer (step, value, wall time).
 import { useState, type MouseEvent } from 'react';
 import {
+  formatTick,
   formatValue,
   formatWall,
   linearTicks,
   logTicks,
   preparePoints,
+  stepTicks,
   type PlotPoint,
   type SeriesPoint,
   type XAxis,
@@ -44,12 +46,14 @@ export function MetricChart({ name, series, xAxis = 'step', logScale = false, sm
   const [hoverX, setHoverX] = useState<number | null>(null);
   const prepared = series.map((s) => ({ ...s, ...preparePoints(s.points, { xAxis, logScale, smoothing }) }));
   const drawn = prepared.reduce((n, s) => n + s.points.length, 0);
-  const hidden = prepared.reduce((n, s) => n + s.hidden, 0);
+  const hiddenLog = prepared.reduce((n, s) => n + s.hiddenLog, 0);
+  const hiddenWall = prepared.reduce((n, s) => n + s.hiddenWall, 0);
+  const hidden = hiddenLog + hiddenWall;
   const common = { 'data-metric': name, 'data-point-count': drawn, 'data-hidden-count': hidden };
   if (drawn === 0) {
     return (
       <div className="chart-empty muted" data-testid={`${testId}-empty`} {...common}>
-        <strong>{name}</strong>: {hidden > 0 ? hiddenText(hidden, logScale, xAxis) : 'no values yet.'}
+        <strong>{name}</strong>: {hidden > 0 ? hiddenText(hiddenLog, hiddenWall) : 'no values yet.'}
       </div>
     );
   }
@@ -62,8 +66,10 @@ export function MetricChart({ name, series, xAxis = 'step', logScale = false, sm
   const t = (v: number) => (logScale ? Math.log10(v) : v);
   let lo = t(Math.min(...ys));
   let hi = t(Math.max(...ys));
-  if (lo === hi) {
-    const pad = logScale ? 0.5 : Math.abs(lo) * 0.1 || 0.5;
+  if (lo === hi && !logScale && lo === 0) {
+    hi = 1; // a metric stuck at 0 (an accuracy early on): show it on [0, 1]
+  } else if (lo === hi) {
+    const pad = logScale ? 0.5 : Math.abs(lo) * 0.1;
     lo -= pad;
     hi += pad;
   }
@@ -74,7 +80,7 @@ export function MetricChart({ name, series, xAxis = 'step', logScale = false, sm
   const line = (pts: PlotPoint[], pick: (p: PlotPoint) => number) =>
     pts.map((p) => `${x(p.x).toFixed(1)},${y(pick(p)).toFixed(1)}`).join(' ');
   const yTicks = logScale ? logTicks(10 ** lo, 10 ** hi) : linearTicks(lo, hi, 4);
-  const xTicks = linearTicks(minX, maxX, xAxis === 'step' ? Math.min(5, maxX - minX + 1) : 5);
+  const xTicks = xAxis === 'step' ? stepTicks(minX, maxX) : linearTicks(minX, maxX, 5);
   const xLabel = (v: number) => (xAxis === 'step' ? String(Math.round(v)) : formatWall(v));
 
   function onMove(event: MouseEvent<SVGSVGElement>) {
@@ -108,7 +114,7 @@ export function MetricChart({ name, series, xAxis = 'step', logScale = false, sm
           <g key={`y${tick}`} className="chart-grid">
             <line x1={PAD.left} x2={WIDTH - PAD.right} y1={y(tick)} y2={y(tick)} />
             <text x={PAD.left - 6} y={y(tick) + 4} textAnchor="end">
-              {logScale ? formatValue(tick) : formatValue(Number(tick.toPrecision(3)))}
+              {formatTick(tick)}
             </text>
           </g>
         ))}
@@ -163,17 +169,18 @@ export function MetricChart({ name, series, xAxis = 'step', logScale = false, sm
           `${drawn} points`
         )}
         {hidden > 0 && (
-          <span data-testid="chart-hidden"> · {hiddenText(hidden, logScale, xAxis)}</span>
+          <span data-testid="chart-hidden"> · {hiddenText(hiddenLog, hiddenWall)}</span>
         )}
       </figcaption>
     </figure>
   );
 }
 
-function hiddenText(hidden: number, logScale: boolean, xAxis: XAxis): string {
-  const why = [logScale ? '≤ 0 on a log scale' : '', xAxis === 'wall' ? 'or without a wall time' : '']
-    .filter(Boolean)
-    .join(' ')
-    .replace(/^or /, '');
-  return `${hidden} point${hidden === 1 ? '' : 's'} not shown${why ? ` (${why})` : ''}`;
+function hiddenText(hiddenLog: number, hiddenWall: number): string {
+  const n = (k: number) => `${k} point${k === 1 ? '' : 's'}`;
+  const parts = [
+    hiddenLog > 0 ? `${n(hiddenLog)} ≤ 0 not shown on a log scale` : '',
+    hiddenWall > 0 ? `${n(hiddenWall)} without a wall time yet` : '',
+  ];
+  return parts.filter(Boolean).join('; ');
 }

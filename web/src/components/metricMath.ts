@@ -73,20 +73,27 @@ export interface PlotPoint {
 
 export interface Prepared {
   points: PlotPoint[];
-  /** Points left out: non-positive under a log scale, or without a wall time on the wall axis. */
-  hidden: number;
+  /** Points left out: non-positive under a log scale... */
+  hiddenLog: number;
+  /** ...or without a wall time on the wall axis. */
+  hiddenWall: number;
 }
 
 /** The points one series draws: finite, with an x on the chosen axis, positive on a log
  * scale (a log axis cannot place 0 or a negative value; those are counted, not faked). */
 export function preparePoints(points: SeriesPoint[], options: { xAxis: XAxis; logScale: boolean; smoothing: number }): Prepared {
   const kept: { step: number; x: number; value: number }[] = [];
-  let hidden = 0;
+  let hiddenLog = 0;
+  let hiddenWall = 0;
   for (const p of points) {
     if (!Number.isFinite(p.value) || !Number.isFinite(p.step)) continue;
     const x = options.xAxis === 'step' ? p.step : p.wall_s;
-    if (x === null || x === undefined || !Number.isFinite(x) || (options.logScale && p.value <= 0)) {
-      hidden += 1;
+    if (x === null || x === undefined || !Number.isFinite(x)) {
+      hiddenWall += 1;
+      continue;
+    }
+    if (options.logScale && p.value <= 0) {
+      hiddenLog += 1;
       continue;
     }
     kept.push({ step: p.step, x, value: p.value });
@@ -97,7 +104,8 @@ export function preparePoints(points: SeriesPoint[], options: { xAxis: XAxis; lo
   const smooth = emaSmooth(raw, options.smoothing);
   return {
     points: kept.map((p, i) => ({ ...p, y: options.logScale ? 10 ** smooth[i] : smooth[i] })),
-    hidden,
+    hiddenLog,
+    hiddenWall,
   };
 }
 
@@ -123,11 +131,28 @@ export function linearTicks(min: number, max: number, count: number): number[] {
   return Array.from({ length: count }, (_, i) => min + step * i);
 }
 
-/** Powers of ten inside [min, max] (both > 0); the ends when the range spans under a decade. */
+/** Whole steps, evenly spaced at a round stride, inside [min, max]. */
+export function stepTicks(min: number, max: number, count = 5): number[] {
+  if (max <= min) return [min];
+  const raw = (max - min) / (count - 1);
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const stride = Math.max(1, [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? raw);
+  const ticks: number[] = [];
+  for (let t = Math.ceil(min / stride) * stride; t <= max; t += stride) ticks.push(t);
+  return ticks.length ? ticks : [min, max];
+}
+
+/** Powers of ten inside [min, max] (both > 0); three ticks evenly spaced in log space when
+ * the range spans less than two decades. */
 export function logTicks(min: number, max: number): number[] {
+  if (min === max) return [min];
   const lo = Math.ceil(Math.log10(min));
   const hi = Math.floor(Math.log10(max));
-  if (hi - lo < 1) return min === max ? [min] : [min, max];
+  if (hi - lo < 1) {
+    const a = Math.log10(min);
+    const b = Math.log10(max);
+    return [a, (a + b) / 2, b].map((e) => 10 ** e);
+  }
   const stride = Math.ceil((hi - lo + 1) / 6);
   const ticks: number[] = [];
   for (let e = lo; e <= hi; e += stride) ticks.push(10 ** e);
@@ -140,6 +165,14 @@ export function formatValue(value: number): string {
   const abs = Math.abs(value);
   if (abs !== 0 && (abs < 1e-3 || abs >= 1e5)) return value.toExponential(2);
   return value.toPrecision(4);
+}
+
+/** Axis labels: three significant digits, exponent form for very small or large values. */
+export function formatTick(value: number): string {
+  const abs = Math.abs(value);
+  if (abs === 0) return '0';
+  if (abs < 1e-2 || abs >= 1e5) return value.toExponential(1);
+  return String(Number(value.toPrecision(3)));
 }
 
 export function formatWall(seconds: number): string {

@@ -2,7 +2,7 @@ import { cleanup, fireEvent, render, screen } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MetricChart } from '../components/MetricChart';
 import { MetricsPanel } from '../components/MetricsPanel';
-import { emaSmooth, groupMetricNames, logTicks, mergeMetrics, preparePoints } from '../components/metricMath';
+import { emaSmooth, formatTick, groupMetricNames, logTicks, mergeMetrics, preparePoints, stepTicks } from '../components/metricMath';
 
 afterEach(cleanup);
 
@@ -53,10 +53,10 @@ describe('preparePoints', () => {
     ];
     const linear = preparePoints(pts, { xAxis: 'step', logScale: false, smoothing: 0 });
     expect(linear.points.map((p) => p.step)).toEqual([1, 2, 3, 4]);
-    expect(linear.hidden).toBe(0);
+    expect(linear.hiddenLog).toBe(0);
     const log = preparePoints(pts, { xAxis: 'step', logScale: true, smoothing: 0.5 });
     expect(log.points.map((p) => p.step)).toEqual([3, 4]);
-    expect(log.hidden).toBe(2);
+    expect(log.hiddenLog).toBe(2);
     // Smoothing on a log axis is geometric: debiased EMA of log10 = (1 + 2*0.5... ) -> 10^(s)
     expect(log.points[0].y).toBeCloseTo(10);
     expect(log.points[1].y).toBeCloseTo(10 ** ((0.25 * 1 + 0.5 * 2) / 0.75));
@@ -73,7 +73,7 @@ describe('preparePoints', () => {
       [1, 5],
       [3, 9],
     ]);
-    expect(wall.hidden).toBe(1);
+    expect(wall.hiddenWall).toBe(1);
   });
 });
 
@@ -103,9 +103,23 @@ describe('metric helpers', () => {
     });
   });
 
-  it('puts log ticks on powers of ten', () => {
+  it('puts log ticks on powers of ten, and step ticks on round whole steps', () => {
     expect(logTicks(0.01, 100)).toEqual([0.01, 0.1, 1, 10, 100]);
-    expect(logTicks(2, 3)).toEqual([2, 3]);
+    const narrow = logTicks(2, 8);
+    expect(narrow).toHaveLength(3);
+    expect(narrow[0]).toBeCloseTo(2);
+    expect(narrow[1]).toBeCloseTo(4);
+    expect(narrow[2]).toBeCloseTo(8);
+    expect(stepTicks(1, 6)).toEqual([2, 4, 6]);
+    expect(stepTicks(0, 300)).toEqual([0, 100, 200, 300]);
+    expect(stepTicks(3, 3)).toEqual([3]);
+  });
+
+  it('labels axes compactly', () => {
+    expect(formatTick(0.0028192)).toBe('2.8e-3');
+    expect(formatTick(0.994)).toBe('0.994');
+    expect(formatTick(532.71)).toBe('533');
+    expect(formatTick(0)).toBe('0');
   });
 });
 
@@ -146,10 +160,10 @@ describe('MetricChart', () => {
     const chart = screen.getByTestId('metric-chart');
     expect(chart.getAttribute('data-point-count')).toBe('2');
     expect(chart.getAttribute('data-hidden-count')).toBe('1');
-    expect(screen.getByTestId('chart-hidden').textContent).toContain('1 point not shown (≤ 0 on a log scale)');
+    expect(screen.getByTestId('chart-hidden').textContent).toContain('1 point ≤ 0 not shown on a log scale');
     for (const [, y] of coords(screen.getByTestId('chart-line'))) expect(Number.isFinite(y)).toBe(true);
     rerender(<MetricChart name="lr" logScale series={series([{ step: 1, value: 0 }, { step: 2, value: -3 }])} />);
-    expect(screen.getByTestId('metric-chart-empty').textContent).toContain('2 points not shown');
+    expect(screen.getByTestId('metric-chart-empty').textContent).toContain('2 points ≤ 0 not shown');
   });
 
   it('draws the raw line faintly under the smoothed one', () => {
