@@ -35,13 +35,15 @@ export function normalizeField(field: string): string {
   return field.replace(/^(body|query|path)\.?/, '') || 'body';
 }
 
-type Query = Record<string, string | number | boolean | null | undefined>;
+// An array value repeats the parameter (`tag=a&tag=b`).
+type Query = Record<string, string | number | boolean | readonly string[] | null | undefined>;
 
 export function buildUrl(path: string, query?: Query): string {
   if (!query) return path;
   const params = new URLSearchParams();
   for (const [key, value] of Object.entries(query)) {
-    if (value !== undefined && value !== null && value !== '') params.set(key, String(value));
+    if (Array.isArray(value)) for (const item of value) params.append(key, String(item));
+    else if (value !== undefined && value !== null && value !== '') params.set(key, String(value));
   }
   const qs = params.toString();
   return qs ? `${path}?${qs}` : path;

@@ -16,6 +16,7 @@ import { formatDate, formatDuration, formatPercent } from '../lib/format';
 import { Link, navigate, setSearchParams } from '../lib/router';
 import { useAsync } from '../lib/useAsync';
 import { progressText } from './RunsPage';
+import { RunName, RunTagsNotes } from './RunLabels';
 import { ArtifactsTab, EvalTab, ParamsTab } from './RunTabs';
 
 const TABS = [
@@ -114,10 +115,15 @@ export function RunDetailPage({ id, search }: { id: string; search: URLSearchPar
         <Link to="/runs">← Runs</Link>
       </p>
       <div className="row between">
-        <h1>
-          Run <code>{id.slice(0, 8)}</code> {(r || liveStatus) && <StatusBadge status={shownStatus} />}
+        <h1 className="run-heading">
+          <RunName runId={id} run={r} onSaved={run.reload} /> {(r || liveStatus) && <StatusBadge status={shownStatus} />}
         </h1>
         <div className="row">
+          {r && (
+            <Link to={`/runs/new?clone=${encodeURIComponent(id)}`} className="btn" data-testid="clone-run">
+              Clone into new run
+            </Link>
+          )}
           {cancellable && (
             <button type="button" className="btn btn-danger" onClick={() => setConfirming(true)} data-testid="cancel-run">
               Cancel run
@@ -130,6 +136,7 @@ export function RunDetailPage({ id, search }: { id: string; search: URLSearchPar
           )}
         </div>
       </div>
+      {r && <RunTagsNotes run={r} onSaved={run.reload} />}
       {r && r.max_steps !== null && !r.dry_run && (
         <div className="run-progress" data-testid="run-progress">
           <progress max={r.max_steps} value={r.last_step ?? 0} aria-label="training progress" />

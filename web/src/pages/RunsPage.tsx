@@ -9,6 +9,7 @@ import { StatusBadge } from '../components/StatusBadge';
 import { formatDate, formatDuration, formatPercent, shortId } from '../lib/format';
 import { Link, setSearchParams } from '../lib/router';
 import { useAsync } from '../lib/useAsync';
+import { parseTags } from './runFields';
 
 const REFRESH_MS = 2000;
 
@@ -21,13 +22,20 @@ export function RunsPage({ search }: { search: URLSearchParams }) {
   const status = search.get('status') ?? '';
   const datasetKey = search.get('dataset_key') ?? '';
   const mode = search.get('mode') ?? '';
+  const nameQuery = search.get('q') ?? '';
+  const tagsParam = search.get('tags') ?? '';
+  const tags = tagsParam.split(',').filter(Boolean);
   const offset = Number(search.get('offset') ?? 0) || 0;
   const [autoRefresh, setAutoRefresh] = useState(true);
   const selection = useRunSelection();
   const runs = useAsync(
     (signal) =>
-      api.get<Page<RunRow>>('/api/tunix/runs', { limit: 50, offset, status, dataset_key: datasetKey, mode }, signal),
-    [status, datasetKey, mode, offset],
+      api.get<Page<RunRow>>(
+        '/api/tunix/runs',
+        { limit: 50, offset, status, dataset_key: datasetKey, mode, q: nameQuery, tag: tags },
+        signal,
+      ),
+    [status, datasetKey, mode, offset, nameQuery, tagsParam],
     { refreshMs: autoRefresh ? REFRESH_MS : null },
   );
   const active = runs.data?.data.filter((r) => ACTIVE_STATUSES.includes(r.status)).length ?? 0;
@@ -44,6 +52,37 @@ export function RunsPage({ search }: { search: URLSearchParams }) {
         </div>
       </div>
       <div className="row filters">
+        <label>
+          Name
+          <input
+            key={`q-${nameQuery}`}
+            defaultValue={nameQuery}
+            placeholder="search names"
+            onKeyDown={(e) => {
+              if (e.key === 'Enter') setSearchParams({ q: e.currentTarget.value.trim(), offset: null });
+            }}
+            onBlur={(e) => {
+              if (e.currentTarget.value.trim() !== nameQuery) setSearchParams({ q: e.currentTarget.value.trim(), offset: null });
+            }}
+            data-testid="filter-name"
+          />
+        </label>
+        <label>
+          Tags
+          <input
+            key={`tags-${tagsParam}`}
+            defaultValue={tags.join(' ')}
+            placeholder="all of these tags"
+            onKeyDown={(e) => {
+              if (e.key === 'Enter') setSearchParams({ tags: parseTags(e.currentTarget.value).join(','), offset: null });
+            }}
+            onBlur={(e) => {
+              const next = parseTags(e.currentTarget.value).join(',');
+              if (next !== tagsParam) setSearchParams({ tags: next, offset: null });
+            }}
+            data-testid="filter-tags"
+          />
+        </label>
         <label>
           Status
           <select value={status} onChange={(e) => setSearchParams({ status: e.target.value, offset: null })} data-testid="filter-status">
@@ -106,9 +145,26 @@ export function RunsPage({ search }: { search: URLSearchParams }) {
               <SelectRunCell runId={run.run_id} selection={selection} />
               <td>
                 <Link to={`/runs/${run.run_id}`} data-testid="run-link">
-                  <code>{shortId(run.run_id)}</code>
+                  {run.name ? <span data-testid="run-name">{run.name}</span> : <code>{shortId(run.run_id)}</code>}
                 </Link>
+                {run.name && <code className="muted short-id">{shortId(run.run_id)}</code>}
                 {run.dry_run && <span className="tag">dry run</span>}
+                {(run.tags ?? []).length > 0 && (
+                  <div className="tag-row">
+                    {(run.tags ?? []).map((tag) => (
+                      <button
+                        key={tag}
+                        type="button"
+                        className="tag tag-chip"
+                        title={`only runs tagged ${tag}`}
+                        onClick={() => setSearchParams({ tags: [...new Set([...tags, tag])].join(','), offset: null })}
+                        data-testid="row-tag"
+                      >
+                        {tag}
+                      </button>
+                    ))}
+                  </div>
+                )}
               </td>
               <td>
                 <StatusBadge status={run.status} />
