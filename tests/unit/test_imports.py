@@ -2,7 +2,7 @@
 
 Layers, lowest first (a package may import its own modules and any lower layer):
 errors, the package root < settings < db < traces < datasets < runs | training < evaluations
-< worker < api < cli. runs and training share a layer and may not import each other: training is
+| sweeps < worker < api < cli. runs and training share a layer and may not import each other: training is
 the child program and runs is the queue; the worker joins them. Every import counts,
 including ones inside functions and under TYPE_CHECKING: a cycle that only typing closes
 is still two modules that cannot be understood apart.
@@ -29,6 +29,7 @@ LAYERS: dict[str, int] = {
     "runs": 5,
     "training": 5,
     "evaluations": 6,
+    "sweeps": 6,
     "worker": 7,
     "api": 8,
     "cli": 9,

@@ -1,5 +1,5 @@
-"""Background services a server runs beside the API: embedded workers, the lease reaper and
-the queue telemetry behind /metrics."""
+"""Background services a server runs beside the API: embedded workers, the lease reaper, the
+sweep controller and the queue telemetry behind /metrics."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 
 from tunix_rt.api.context import AppContext
 from tunix_rt.api.telemetry import QueueTelemetry
+from tunix_rt.sweeps.controller import SweepController
 from tunix_rt.worker.context import WorkerContext
 from tunix_rt.worker.loop import Worker, make_worker_id
 from tunix_rt.worker.reaper import Reaper
@@ -32,6 +33,9 @@ async def start_server_services(ctx: AppContext, *, embedded_workers: int) -> No
     reaper = Reaper(wctx)
     reaper.start()
     ctx.services.append(reaper)
+    sweeps = SweepController(ctx.settings, ctx.sessions, ctx.hub)
+    sweeps.start()
+    ctx.services.append(sweeps)
     for index in range(embedded_workers):
         worker = Worker(wctx, worker_id=make_worker_id(index))
         worker.start()

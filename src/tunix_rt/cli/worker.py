@@ -42,6 +42,7 @@ def worker(
 async def run_workers(settings: Settings, concurrency: int) -> None:
     from tunix_rt.db import engine as db_engine
     from tunix_rt.runs.notify import Hub
+    from tunix_rt.sweeps.controller import SweepController
     from tunix_rt.worker.attempt import WorkerContext
     from tunix_rt.worker.loop import Worker, make_worker_id
     from tunix_rt.worker.reaper import Reaper
@@ -67,6 +68,7 @@ async def run_workers(settings: Settings, concurrency: int) -> None:
     )
     workers = [Worker(ctx, worker_id=make_worker_id(i)) for i in range(concurrency)]
     reaper = Reaper(ctx)
+    sweeps = SweepController(settings, ctx.sessions, hub)  # any process may advance sweeps
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     signals = 0
@@ -84,11 +86,13 @@ async def run_workers(settings: Settings, concurrency: int) -> None:
         loop.add_signal_handler(sig, on_signal)
     try:
         reaper.start()
+        sweeps.start()
         for w in workers:
             w.start()
         await stop.wait()
         await asyncio.gather(*(w.stop() for w in workers))
     finally:
+        await sweeps.stop()
         await reaper.stop()
         await hub.stop()
         await engine.dispose()

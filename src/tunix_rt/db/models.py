@@ -153,8 +153,14 @@ class Run(Base):
     # The best checkpoint by the run's chosen metric (evaluations during training).
     best_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
     best_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # A trial of a hyper-parameter sweep (sweeps/): its sweep and trial number.
+    sweep_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("sweeps.id", ondelete="SET NULL"), nullable=True
+    )
+    trial_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     __table_args__ = (
+        Index("ix_runs_sweep_trial", "sweep_id", "trial_number", unique=True),
         Index("ix_runs_claim", "status", "priority", "created_at"),
         Index("ix_runs_kind", "kind", "created_at"),
         Index("ix_runs_created_at", "created_at"),
@@ -322,4 +328,30 @@ class EvaluationExample(Base):
     __table_args__ = (
         Index("ix_evaluation_examples_key", "evaluation_id", "example_key"),
         Index("ix_evaluation_examples_correct", "evaluation_id", "correct"),
+    )
+
+
+class Sweep(Base):
+    """A hyper-parameter sweep: the search it runs (space, objective, sampler, pruner) and
+    what its controller needs to rebuild the Optuna study (trial_meta). Its trials are runs
+    (runs.sweep_id, runs.trial_number)."""
+
+    __tablename__ = "sweeps"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    status: Mapped[str] = mapped_column(String(32), nullable=False)
+    dataset_key: Mapped[str] = mapped_column(String(300), nullable=False)
+    # The validated SweepRequest (base run request, space, objective, sampler, pruner, ...).
+    spec: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
+    # Per trial number: Optuna system attributes (the grid sampler's grid_id) and pruning.
+    trial_meta: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (
+        Index("ix_sweeps_status", "status"),
+        Index("ix_sweeps_created_at", "created_at"),
     )

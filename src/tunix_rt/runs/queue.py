@@ -434,9 +434,10 @@ async def reap_expired_leases(
 
 
 async def request_cancel(
-    session: AsyncSession, run_id: uuid.UUID
+    session: AsyncSession, run_id: uuid.UUID, reason: str = "cancel requested"
 ) -> tuple[models.Run, Notice | None]:
-    """pending -> cancelled; running -> cancel_requested; repeats are harmless; 409 if finished."""
+    """pending -> cancelled; running -> cancel_requested; repeats are harmless; 409 if finished.
+    `reason` goes to the run_events row (a sweep's pruner says "pruned")."""
     for _ in range(CAS_RETRIES):
         run = await read_run(session, run_id)
         if run.status == states.CANCEL_REQUESTED:
@@ -450,7 +451,7 @@ async def request_cancel(
         to = states.CANCELLED if run.status == states.PENDING else states.CANCEL_REQUESTED
         try:
             return await transition_run(
-                session, run_id, to, from_=[run.status], reason="cancel requested"
+                session, run_id, to, from_=[run.status], reason=reason
             )
         except errors.InvalidTransition:
             continue  # claimed or finished meanwhile: look again

@@ -262,6 +262,8 @@ class RunRowOut(BaseModel):
     tags: list[str]
     best_step: int | None
     best_value: float | None
+    sweep_id: uuid.UUID | None = None
+    trial_number: int | None = None
 
     @classmethod
     def fields_from_model(cls, run: models.Run, tags: Sequence[str] = ()) -> dict[str, Any]:
@@ -304,6 +306,8 @@ class RunRowOut(BaseModel):
             "tags": list(tags),
             "best_step": run.best_step,
             "best_value": run.best_value,
+            "sweep_id": run.sweep_id,
+            "trial_number": run.trial_number,
         }
 
     @classmethod

@@ -14,6 +14,7 @@ from tunix_rt.api.routes import (
     run_params,
     run_views,
     runs,
+    sweeps,
     traces,
     tunix,
 )
@@ -32,4 +33,5 @@ ROUTERS: list[APIRouter] = [
     evaluation_jobs.router,
     compare.router,
     leaderboard.router,
+    sweeps.router,
 ]
