@@ -2,10 +2,11 @@
 
 Layers, lowest first (a package may import its own modules and any lower layer):
 errors, the package root < settings < db < traces < datasets < runs | training < evaluations
-| sweeps < worker < api < cli. runs and training share a layer and may not import each other: training is
-the child program and runs is the queue; the worker joins them. Every import counts,
-including ones inside functions and under TYPE_CHECKING: a cycle that only typing closes
-is still two modules that cannot be understood apart.
+| sweeps < worker < api < cli. runs and training share a layer and may not import each other:
+training is the child program and runs is the queue; the worker joins them. evaluations and
+sweeps share one too (a sweep reads evaluation rows through db, not evaluations). Every
+import counts, including ones inside functions and under TYPE_CHECKING: a cycle that only
+typing closes is still two modules that cannot be understood apart.
 """
 
 from __future__ import annotations

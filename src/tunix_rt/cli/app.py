@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tunix_rt.cli import datasets, db, demo, output, runs, server, traces, worker
+from tunix_rt.cli import datasets, db, demo, output, runs, server, sweeps, traces, worker
 from tunix_rt.cli import eval as eval_cli
 
 app = typer.Typer(
@@ -23,3 +23,4 @@ app.add_typer(traces.app, name="traces")
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(runs.app, name="runs")
 app.add_typer(eval_cli.app, name="eval")
+app.add_typer(sweeps.app, name="sweeps")

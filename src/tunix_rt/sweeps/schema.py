@@ -43,7 +43,9 @@ class ParamSpec(BaseModel):
             if not self.choices:
                 raise ValueError("a categorical parameter needs choices")
             if self.low is not None or self.high is not None or self.step is not None or self.log:
-                raise ValueError("a categorical parameter takes choices only (no low/high/step/log)")
+                raise ValueError(
+                    "a categorical parameter takes choices only (no low/high/step/log)"
+                )
             if len({repr(c) for c in self.choices}) != len(self.choices):
                 raise ValueError("choices must not repeat")
             return self
@@ -74,7 +76,7 @@ class ParamSpec(BaseModel):
             return list(range(int(self.low), int(self.high) + 1, step))
         if self.step is None:
             return None
-        count = int(math.floor((self.high - self.low) / self.step + 1e-9)) + 1
+        count = math.floor((self.high - self.low) / self.step + 1e-9) + 1
         return [round(self.low + i * self.step, 12) for i in range(count)]
 
     def corners(self) -> list[Choice]:
@@ -125,7 +127,9 @@ class SweepRequest(BaseModel):
             raise ValueError("give dataset_key at the top level, not in base")
         labels = sorted(set(self.base) & LABEL_FIELDS)
         if labels:
-            raise ValueError(f"base must not set {', '.join(labels)}: trials are named by the sweep")
+            raise ValueError(
+                f"base must not set {', '.join(labels)}: trials are named by the sweep"
+            )
         first = self.trial_request({})
         for name, param in self.space.items():
             for value in param.corners():

@@ -166,7 +166,7 @@ def prune_decisions(study: optuna.Study) -> tuple[list[int], dict[int, dict[str,
 
 
 def _fresh(study: optuna.Study, trial: FrozenTrial) -> FrozenTrial:
-    return study._storage.get_trial(trial._trial_id)  # noqa: SLF001
+    return study._storage.get_trial(trial._trial_id)
 
 
 def _plain(attrs: dict[str, Any]) -> dict[str, Any]:
