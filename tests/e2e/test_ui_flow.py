@@ -58,7 +58,7 @@ def submit_run(
     expect(page.get_by_test_id("new-run-form")).to_be_visible()
     expect(page.get_by_test_id("run-dataset")).to_have_value(dataset_key)
     if check_validation:
-        # The API's 422 field errors appear next to the fields they name.
+        # Values outside the API's limits are flagged next to their fields.
         page.get_by_test_id("run-max_steps").fill("0")
         page.get_by_test_id("run-batch_size").fill("100000")
         page.get_by_test_id("run-submit").click()
@@ -159,6 +159,17 @@ def test_traces_dataset_run_flow(page: Page, server: Server) -> None:
     save_screenshot(page, "run-detail-dark")
     page.emulate_media(color_scheme="light")
 
+    # Name and tag the run in place; the record and the runs list follow.
+    page.get_by_test_id("edit-name").click()
+    page.get_by_test_id("name-input").fill("e2e baseline")
+    page.get_by_test_id("save-name").click()
+    expect(page.get_by_test_id("run-title")).to_have_text("e2e baseline")
+    page.get_by_test_id("tag-input").fill("e2e")
+    page.get_by_test_id("add-tag").click()
+    expect(page.locator("[data-testid=run-tag-chip][data-tag='e2e']")).to_be_visible()
+    labelled = httpx.get(f"{server.url}/api/tunix/runs/{run_id}", timeout=10).json()
+    assert (labelled["name"], labelled["tags"]) == ("e2e baseline", ["e2e"])
+
     page.get_by_test_id("tab-eval").click()
     expect(page.get_by_test_id("eval-summary")).to_be_visible()
     # The end-of-run evaluation is a record; its examples are paged 50 at a time.
@@ -185,6 +196,8 @@ def test_traces_dataset_run_flow(page: Page, server: Server) -> None:
     page.get_by_test_id("nav-runs").click()
     row = page.locator(f"[data-testid=run-row][data-run-id='{run_id}']")
     expect(row.get_by_test_id("status-badge")).to_have_attribute("data-status", "completed")
+    expect(row.get_by_test_id("run-name")).to_have_text("e2e baseline")
+    expect(row.get_by_test_id("row-tag")).to_have_text(["e2e"])
 
     # The dataset's leaderboard ranks the run's evaluation, with its interval and n.
     page.goto(f"{server.url}/datasets/{dataset_key}")
