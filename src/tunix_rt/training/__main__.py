@@ -70,6 +70,7 @@ def load_datasets(spec: spec_lib.Spec) -> tuple[list[data.Example], list[data.Ex
 def run_dry(spec: spec_lib.Spec, events: EventChannel, started: float) -> int:
     from tunix_rt.training import dryrun, tokenizer
 
+    dryrun.check_model(spec)  # before any weight is loaded, here or in a real run
     train, holdout = load_datasets(spec)
     events.phase("tokenize")
     try:

@@ -1,4 +1,6 @@
-"""Dry run: validate spec and dataset, train the tokenizer, report lengths and sizes.
+"""Dry run: validate spec, model and dataset, train the tokenizer, report lengths and sizes.
+
+A pretrained checkpoint's safetensors headers are checked against its config.json.
 
 Writes dry_run.json and emits a dry_run event; never builds real weights (the parameter
 count comes from abstract shapes), so it completes in seconds.
@@ -13,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from tunix_rt.training import hf_config
 from tunix_rt.training.batches import plan_seq_length, plan_total_steps
 from tunix_rt.training.data import Example
 from tunix_rt.training.events import EventChannel
@@ -36,9 +39,31 @@ def length_stats(lengths: list[int]) -> dict[str, float | int]:
     }
 
 
+def check_model(spec: Spec) -> int | None:
+    """A pretrained checkpoint with a config.json: its safetensors headers against the
+    config (ModelError naming the tensor and both shapes); returns its parameter count.
+    Weights are never read."""
+    model = spec.model
+    if isinstance(model, PresetModel):
+        return None
+    from tunix_rt.training import presets
+
+    directory = Path(model.path)
+    if not hf_config.has_config(directory):
+        if model.config_preset is None:
+            raise presets.ModelError(
+                f"model.path {directory} has no config.json: give model.config_preset"
+            )
+        return None
+    return presets.check_hf_checkpoint(directory, model.family).param_count
+
+
 def estimate_param_count(spec: Spec, vocab_size: int) -> tuple[int | None, str | None]:
     if not isinstance(spec.model, PresetModel):
-        return None, "parameter count is only estimated for presets (pretrained: see config)"
+        count = check_model(spec)
+        if count is not None:
+            return count, None
+        return None, "parameter count is only estimated for presets and config.json checkpoints"
     try:
         from tunix_rt.training import presets
 

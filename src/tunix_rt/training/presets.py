@@ -1,5 +1,9 @@
 """Models: from-scratch presets of the Gemma3 family, or a local pretrained checkpoint.
 
+A checkpoint directory with a config.json (Hugging Face layout) gets its architecture from
+it, any size (training/hf_config.py, hf_model.py); without one, model.config_preset names a
+Tunix config whose shapes must equal the checkpoint's.
+
 Presets use `dummy_model_creator` (normal * 0.02 for every parameter): the families' own
 constructors zero-initialise the MLP kernels, which then never receive gradient.
 Nothing is downloaded: pretrained weights come from safetensors in a local directory.
@@ -10,7 +14,10 @@ from __future__ import annotations
 import dataclasses
 import importlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from tunix_rt.training import hf_config
 
 if TYPE_CHECKING:
     from tunix_rt.training.spec import Spec
@@ -104,9 +111,32 @@ def _pretrained_config(family: str, config_preset: str) -> tuple[Any, Any]:
     return factory(), importlib.import_module(params_module)
 
 
-def build_model(spec: Spec, vocab_size: int, context_length: int) -> BuiltModel:
-    from pathlib import Path
+def check_hf_checkpoint(directory: Path, family: str) -> hf_config.Checkpoint:
+    """config.json against the safetensors headers (no weight read); ModelError if unusable."""
+    try:
+        checkpoint = hf_config.inspect_checkpoint(directory)
+    except hf_config.CheckpointError as exc:
+        raise ModelError(f"model.path {directory}: {exc}") from exc
+    if checkpoint.arch.family != family:
+        raise ModelError(
+            f"model.family is {family} but {directory}/config.json describes a "
+            f"{checkpoint.arch.family} model"
+        )
+    return checkpoint
 
+
+def load_hf_checkpoint(directory: Path, family: str, dtype: Any) -> Any:
+    """The model of a Hugging Face checkpoint directory, architecture from its config.json."""
+    from tunix_rt.training import hf_model
+
+    check_hf_checkpoint(directory, family)
+    try:
+        return hf_model.load_checkpoint(directory, dtype)
+    except hf_config.CheckpointError as exc:
+        raise ModelError(f"model.path {directory}: {exc}") from exc
+
+
+def build_model(spec: Spec, vocab_size: int, context_length: int) -> BuiltModel:
     import jax.numpy as jnp
 
     model_spec = spec.model
@@ -120,13 +150,21 @@ def build_model(spec: Spec, vocab_size: int, context_length: int) -> BuiltModel:
         )
     else:
         directory = Path(model_spec.path)
-        if not directory.is_dir() or not any(directory.glob("*.safetensors")):
-            raise ModelError(f"model.path {directory} has no *.safetensors files")
-        config, params = _pretrained_config(model_spec.family, model_spec.config_preset)
-        if hasattr(config, "param_dtype"):
-            config = dataclasses.replace(config, param_dtype=jnp.float32)
-        model = params.create_model_from_safe_tensors(str(directory), config, None, jnp.float32)
-        config = model.config if hasattr(model, "config") else config
+        if hf_config.has_config(directory):
+            model = load_hf_checkpoint(directory, model_spec.family, jnp.float32)
+            config = model.config
+        else:
+            if not directory.is_dir() or not any(directory.glob("*.safetensors")):
+                raise ModelError(f"model.path {directory} has no *.safetensors files")
+            if model_spec.config_preset is None:
+                raise ModelError(
+                    f"model.path {directory} has no config.json: give model.config_preset"
+                )
+            config, params = _pretrained_config(model_spec.family, model_spec.config_preset)
+            if hasattr(config, "param_dtype"):
+                config = dataclasses.replace(config, param_dtype=jnp.float32)
+            model = params.create_model_from_safe_tensors(str(directory), config, None, jnp.float32)
+            config = model.config if hasattr(model, "config") else config
     lora = spec.hyperparameters.lora_rank is not None
     if lora:
         model = apply_lora(model, spec.hyperparameters.lora_rank or 1, spec.lora_alpha)

@@ -47,7 +47,8 @@ class PresetModel(_Strict):
 
 class PretrainedModel(_Strict):
     family: Literal["gemma3", "qwen3", "qwen2", "llama3"]
-    config_preset: str = Field(min_length=1)
+    # A named Tunix config; None: the architecture comes from path/config.json (any size).
+    config_preset: str | None = Field(default=None, min_length=1)
     path: str = Field(min_length=1)
 
 
