@@ -57,9 +57,10 @@ def build_request(
         path = Path(model).expanduser()
         if not path.is_dir():
             fail(f"--model must be tiny, small or a model directory; {model!r} is neither")
-        if not model_id:
-            fail("--model DIR needs --model-id naming its family and size, e.g. gemma3-270m")
-        body["model_id"] = model_id
+        if model_id:
+            body["model_id"] = model_id
+        elif not (path / "config.json").is_file():
+            fail("--model DIR has no config.json: give --model-id naming its family and size")
         body["model_path"] = str(path.resolve())
     body.update({k: v for k, v in hyperparameters.items() if v is not None})
     return body
@@ -70,7 +71,9 @@ def submit(
     dataset: str = typer.Option(..., "--dataset", "-d", help="Dataset key to train on."),
     model: str = typer.Option("tiny", "--model", "-m", help="tiny, small, or a model directory."),
     model_id: str | None = typer.Option(
-        None, "--model-id", help="Family and size of a --model DIR, e.g. gemma3-270m."
+        None,
+        "--model-id",
+        help="Family and size of a --model DIR without config.json, e.g. gemma3-270m.",
     ),
     steps: int | None = typer.Option(None, "--steps", min=1, help="max_steps (default 300)."),
     epochs: int | None = typer.Option(None, "--epochs", min=1, help="num_epochs."),

@@ -29,8 +29,9 @@ from tunix_rt import errors
 from tunix_rt.datasets import store as dataset_store
 from tunix_rt.db import models
 from tunix_rt.runs import artifacts
-from tunix_rt.runs.schema import PRESET_MODELS
+from tunix_rt.runs.schema import MODEL_ID_FROM_CONFIG, PRESET_MODELS, RunRequest
 from tunix_rt.settings import Settings
+from tunix_rt.training import hf_config
 
 SPEC_VERSION = 1
 DEFAULT_MAX_STEPS = 300
@@ -85,6 +86,42 @@ def resolve_model_path(settings: Settings, model_path: str) -> Path:
     raise errors.ValidationFailed("model_path: must lie under one of the configured model roots")
 
 
+def _family_of_config(path: Path, model_id: str) -> str:
+    try:
+        return hf_config.family_of(hf_config.read_config(path))
+    except hf_config.CheckpointError:
+        # Changed since it was submitted: the child reports what is wrong with it (exit 2).
+        return model_id.split("-", 1)[0]
+
+
+def check_model_request(settings: Settings, request: RunRequest) -> None:
+    """Submit-time checks of a model directory (cheap: config.json and safetensors headers,
+    no weights). Names a request that gave only model_path <family>-<size> from them."""
+    if request.model_path is None:
+        return
+    path = resolve_model_path(settings, request.model_path)
+    from_config = request.model_id == MODEL_ID_FROM_CONFIG
+    if not hf_config.has_config(path):
+        if from_config:
+            raise errors.ValidationFailed(
+                f"model_path: {request.model_path} has no config.json; give model_id "
+                "<family>-<size> (a Tunix preset of that shape)"
+            )
+        return
+    try:
+        checkpoint = hf_config.inspect_checkpoint(path)
+    except hf_config.CheckpointError as exc:
+        raise errors.ValidationFailed(f"model_path: {exc}") from exc
+    family = checkpoint.arch.family
+    if from_config:
+        request.model_id = f"{family}-{hf_config.size_label(checkpoint.param_count)}"
+    elif request.model_id.split("-", 1)[0] != family:
+        raise errors.ValidationFailed(
+            f"model_id {request.model_id} names another family than {request.model_path}/"
+            f"config.json ({family})"
+        )
+
+
 def build_spec(run: models.Run, settings: Settings) -> dict[str, Any]:
     req = dict(run.request)
 
@@ -99,11 +136,15 @@ def build_spec(run: models.Run, settings: Settings) -> dict[str, Any]:
     else:
         given = str(req.get("model_path", ""))
         path = resolve_model_path(settings, given)
-        family, config_preset = config_preset_of(run.model_id)
         # The path as the user gave it (checked to resolve under a model root), not its
         # resolved form: spec.json is shown to clients.
         shown = Path(given).expanduser()
-        model = {"family": family, "config_preset": config_preset, "path": str(shown)}
+        if hf_config.has_config(path):
+            # The architecture comes from config.json, any size; the child checks it.
+            model = {"family": _family_of_config(path, run.model_id), "path": str(shown)}
+        else:
+            family, config_preset = config_preset_of(run.model_id)
+            model = {"family": family, "config_preset": config_preset, "path": str(shown)}
         if (path / TOKENIZER_FILE).is_file():
             tokenizer = {"kind": "file", "path": str(shown / TOKENIZER_FILE)}
     max_steps = req.get("max_steps")

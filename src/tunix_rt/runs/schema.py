@@ -18,6 +18,9 @@ from tunix_rt.settings import Settings
 from tunix_rt.traces.schema import check_optional_text, check_text
 
 PRESET_MODELS = ("tiny", "small")
+# model_id of a request that gave only model_path: replaced by <family>-<size> from the
+# directory's config.json before the run is stored (materialize.check_model_request).
+MODEL_ID_FROM_CONFIG = "from-config"
 MODEL_FAMILIES = ("gemma3", "qwen3", "qwen2", "llama3")
 MODEL_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._\-]{0,63}$")
 MAX_TIMEOUT_S = 7 * 24 * 3600
@@ -147,6 +150,8 @@ class RunRequest(BaseModel):
             raise ValueError(f"model_path is required for model_id {self.model_id!r}")
         if self.max_steps is not None and self.num_epochs is not None:
             raise ValueError("give max_steps or num_epochs, not both")
+        if self.model_path and "model_id" not in self.model_fields_set:
+            self.model_id = MODEL_ID_FROM_CONFIG  # the server names it from config.json
         if self.lora_rank is not None and self.model_id in PRESET_MODELS:
             raise ValueError("lora_rank needs a pretrained model (model_id <family>-<size>)")
         if self.lora_alpha is not None and self.lora_rank is None:

@@ -52,7 +52,8 @@ async def create_run(
     """Queue a training run. sync waits up to wait_s for a terminal state (200), else 202."""
     await dataset_store.read_dataset(session, request.dataset_key)
     if request.model_path is not None:
-        materialize.resolve_model_path(ctx.settings, request.model_path)
+        # Path under a model root; a config.json checked against the safetensors headers.
+        materialize.check_model_request(ctx.settings, request)
     run, notice = await queue.enqueue_run(
         session,
         request,
