@@ -119,7 +119,14 @@ export function MetricChart({ name, series, xAxis = 'step', logScale = false, sm
           </g>
         ))}
         {xTicks.map((tick) => (
-          <text key={`x${tick}`} className="chart-axis" x={x(tick)} y={HEIGHT - 10} textAnchor="middle">
+          // A label at the right edge ends there instead of running off the chart.
+          <text
+            key={`x${tick}`}
+            className="chart-axis"
+            x={x(tick)}
+            y={HEIGHT - 10}
+            textAnchor={x(tick) > WIDTH - PAD.right - 20 ? 'end' : 'middle'}
+          >
             {xLabel(tick)}
           </text>
         ))}
