@@ -166,17 +166,16 @@ def _read_spec(path: Path) -> dict[str, Any]:
 
 
 def _describe_422(exc: ApiError) -> str:
+    """The API's message, and every other field error of a refused spec on its own line."""
     body = exc.body
-    if exc.status_code == 422 and isinstance(body, dict) and body.get("errors"):
-        lines = [str(body.get("detail") or "invalid sweep spec")]
-        for err in body["errors"]:
-            if isinstance(err, dict):
-                loc = ".".join(str(p) for p in err.get("loc", []) if p != "body")
-                lines.append(f"  {loc or 'spec'}: {err.get('msg')}")
-            else:
-                lines.append(f"  {err}")
-        return "\n".join(lines)
-    return exc.message
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if exc.status_code != 422 or not isinstance(errors, list) or len(errors) < 2:
+        return exc.message
+    lines = ["the sweep spec is invalid:"]
+    for err in errors:
+        if isinstance(err, dict):
+            lines.append(f"  {err.get('field')}: {err.get('message')}")
+    return "\n".join(lines)
 
 
 @app.command("create")

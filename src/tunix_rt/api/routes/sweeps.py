@@ -65,7 +65,8 @@ async def cancel_sweep(sweep_id: uuid.UUID, ctx: Context, session: Session) -> S
 
 @router.get("/{sweep_id}/importance", response_model=ImportanceOut)
 async def read_importance(sweep_id: uuid.UUID, session: Session) -> ImportanceOut:
-    """Parameter importances (Optuna's fANOVA) over the completed trials; needs at least two."""
+    """Parameter importances (Optuna's PED-ANOVA) over the completed trials; needs at least
+    two."""
     sweep = await store.read_sweep(session, sweep_id)
     trials = await store.load_trials(session, sweep)
     request = store.request_of(sweep)
@@ -89,7 +90,7 @@ async def read_importance(sweep_id: uuid.UUID, session: Session) -> ImportanceOu
 
     try:
         importances = await asyncio.to_thread(compute)
-    except (RuntimeError, ValueError) as exc:
+    except (RuntimeError, ValueError, ImportError) as exc:
         return ImportanceOut(
             sweep_id=sweep_id,
             available=False,
