@@ -300,13 +300,14 @@ async def test_list_filters_by_tags_name_and_kind(
 
 
 async def test_list_filter_values_are_checked(client: httpx.AsyncClient) -> None:
-    for params, message in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"tag": "bad tag"}, "letters, digits"),
         ({"tag": ""}, "1 to 64"),
         ({"q": "a\x00"}, "NUL"),
         ({"q": "x" * 201}, "q"),
         ({"tag": [f"t{i}" for i in range(21)]}, "tag"),
-    ]:
+    ]
+    for params, message in cases:
         response = await client.get(BASE, params=params)
         assert response.status_code == 422, (params, response.text)
         assert message in response.json()["detail"], (params, response.json())
