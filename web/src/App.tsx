@@ -12,6 +12,8 @@ import { NewRunPage } from './pages/NewRunPage';
 import { RunComparePage } from './pages/RunComparePage';
 import { RunDetailPage } from './pages/RunDetailPage';
 import { RunsPage } from './pages/RunsPage';
+import { SweepPage } from './pages/SweepPage';
+import { SweepsPage } from './pages/SweepsPage';
 import { TraceComparePage } from './pages/TraceComparePage';
 import { TraceDetailPage } from './pages/TraceDetailPage';
 import { TracesPage } from './pages/TracesPage';
@@ -20,6 +22,7 @@ const NAV = [
   { to: '/traces', label: 'Traces' },
   { to: '/datasets', label: 'Datasets' },
   { to: '/runs', label: 'Runs' },
+  { to: '/sweeps', label: 'Sweeps' },
 ];
 
 function renderRoute(path: string, search: URLSearchParams) {
@@ -35,6 +38,8 @@ function renderRoute(path: string, search: URLSearchParams) {
   if (path === '/runs/new') return <NewRunPage search={search} />;
   if (path === '/compare') return <RunComparePage search={search} />;
   if ((params = matchPath('/runs/:id', path))) return <RunDetailPage id={params.id} search={search} />;
+  if (path === '/sweeps') return <SweepsPage />;
+  if ((params = matchPath('/sweeps/:id', path))) return <SweepPage id={params.id} />;
   return (
     <section className="page" data-testid="not-found">
       <h1>Not found</h1>
