@@ -149,6 +149,11 @@ export function RunsPage({ search }: { search: URLSearchParams }) {
                 </Link>
                 {run.name && <code className="muted short-id">{shortId(run.run_id)}</code>}
                 {run.dry_run && <span className="tag">dry run</span>}
+                {run.sweep_id && (
+                  <Link to={`/sweeps/${run.sweep_id}`} className="tag" data-testid="run-sweep">
+                    sweep {shortId(run.sweep_id)} #{run.trial_number}
+                  </Link>
+                )}
                 {(run.tags ?? []).length > 0 && (
                   <div className="tag-row">
                     {(run.tags ?? []).map((tag) => (
