@@ -107,6 +107,40 @@ def test_llama3_rope_workaround_is_what_makes_parity(tmp_path: Path) -> None:
     assert float(np.max(np.abs(forward(model, ids) - expected))) > 100 * MAX_ABS_DIFF
 
 
+def test_llama3_decoding_with_the_kv_cache_gives_the_same_logits(tmp_path: Path) -> None:
+    """The sampler's path through the RoPE workaround: a prompt into the KV cache, then one
+    token at a time."""
+    import jax.numpy as jnp
+    from tunix.generate.sampler import _init_cache
+
+    name = "llama3"
+    built = build(name, tmp_path)
+    ids, expected = reference(name)
+    batch, length = ids.shape
+    prefill = length // 2
+    cache = _init_cache(
+        built.layout.num_layers,
+        length,
+        batch,
+        built.layout.num_kv_heads,
+        built.layout.head_dim,
+        jnp.float32,
+    )
+    slots = jnp.arange(length)
+    outputs = []
+    start = 0
+    for stop in [prefill, *range(prefill + 1, length + 1)]:
+        positions = jnp.broadcast_to(
+            jnp.arange(start, stop, dtype=jnp.int32), (batch, stop - start)
+        )
+        mask = slots[jnp.newaxis, jnp.newaxis, :] <= positions[..., jnp.newaxis]
+        logits, cache = built.model(jnp.asarray(ids[:, start:stop]), positions, cache, mask)
+        outputs.append(np.asarray(logits))
+        start = stop
+    diff = float(np.max(np.abs(np.concatenate(outputs, axis=1) - expected)))
+    assert diff <= MAX_ABS_DIFF, f"{name} with cache: max abs diff {diff:.3g}"
+
+
 def test_rope_inverse_frequencies_follow_llama3_scaling() -> None:
     from tunix_rt.training import hf_model
 
