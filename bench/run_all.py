@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
-ORDER = ("traces_import", "queue", "logs", "sse", "train", "learning")
+ORDER = ("traces_import", "queue", "logs", "sse", "train", "learning", "sweep")
 
 
 def main(argv: list[str]) -> int:
