@@ -85,6 +85,28 @@ class GreedyGenerator:
         return outputs
 
 
+# One sampler per (model, tokenizer, max_new_tokens, prompt_length) in this process, so the
+# end-of-run evaluation reuses the one evaluations during training compiled: on CPU the tiny
+# model's sampler compile costs several seconds, a warm call on 64 prompts about one
+# (bench/evaluation.py). Holding the generator keeps its model alive, so ids stay unique;
+# only the newest few are kept (a test process builds many models).
+_GENERATORS: dict[tuple[int, int, int, int], GreedyGenerator] = {}
+MAX_CACHED_GENERATORS = 2
+
+
+def greedy_generator(
+    built: BuiltModel, processor: Any, max_new_tokens: int, prompt_length: int
+) -> GreedyGenerator:
+    key = (id(built.model), id(processor), max_new_tokens, prompt_length)
+    generator = _GENERATORS.get(key)
+    if generator is None:
+        generator = GreedyGenerator(built, processor, max_new_tokens, prompt_length)
+        while len(_GENERATORS) >= MAX_CACHED_GENERATORS:
+            del _GENERATORS[next(iter(_GENERATORS))]
+        _GENERATORS[key] = generator
+    return generator
+
+
 def generate(
     built: BuiltModel,
     processor: Any,
@@ -93,7 +115,7 @@ def generate(
     prompt_length: int,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[str]:
-    return GreedyGenerator(built, processor, max_new_tokens, prompt_length)(prompts, progress)
+    return greedy_generator(built, processor, max_new_tokens, prompt_length)(prompts, progress)
 
 
 def print_progress(started: float) -> Callable[[int, int], None]:
@@ -185,7 +207,7 @@ class MidTrainingEval:
         self.final_step = final_step
         self._subset = subset
         self._events = events
-        self._generate = GreedyGenerator(
+        self._generate = greedy_generator(
             built, processor, max_new_tokens, plan_prompt_length(processor, subset)
         )
         self.wall_s = 0.0
