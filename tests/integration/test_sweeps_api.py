@@ -4,6 +4,7 @@ twice the same number, and a sweep's state survives being rebuilt by a fresh con
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.integration.worker_helpers import DATASET_KEY, ensure_dataset
+from tests.sse_client import iter_events, live_server
 from tunix_rt.db import models
 from tunix_rt.runs import queue
 from tunix_rt.settings import Settings
@@ -152,3 +154,64 @@ async def test_controller_asks_up_to_max_parallel_and_grid_covers_every_point(
         await session.commit()
     async with sessions() as session:
         assert (await store.read_sweep(session, sweep.id)).status == "completed"
+
+
+async def test_a_deleted_trial_run_never_gives_its_number_again(
+    sessions: Sessions, settings: Settings
+) -> None:
+    await ensure_dataset(sessions)
+    request = SweepRequest.model_validate(spec(n_trials=3, max_parallel=1, sampler="random"))
+    async with sessions() as session:
+        sweep = await store.create_sweep(session, request)
+        await session.commit()
+
+    async def step() -> list[models.Run]:
+        async with sessions() as session:
+            await controller.advance_sweep(session, sweep.id, settings)
+            await session.commit()
+        async with sessions() as session:
+            query = select(models.Run).where(models.Run.sweep_id == sweep.id)
+            return list(await session.scalars(query.order_by(models.Run.trial_number)))
+
+    [first] = await step()
+    async with sessions() as session:
+        await queue.transition_run(session, first.id, "cancelled", from_=["pending"])
+        await queue.delete_run(session, first.id)
+        await session.commit()
+    [second] = await step()
+    assert second.trial_number == 1  # not 0 again (the unique index would refuse it)
+    async with sessions() as session:
+        await queue.transition_run(session, second.id, "cancelled", from_=["pending"])
+        await session.commit()
+    runs = await step()
+    assert [r.trial_number for r in runs] == [1, 2]  # 3 asked in all, one deleted
+
+
+async def test_progress_stream_follows_the_sweep_to_its_end(
+    settings: Settings, sessions: Sessions
+) -> None:
+    await ensure_dataset(sessions)
+    async with live_server(settings) as base, httpx.AsyncClient(timeout=30) as http:
+        created = await http.post(f"{base}/api/sweeps", json=spec())
+        assert created.status_code == 202, created.text
+        sweep_id = created.json()["sweep_id"]
+        events = []
+
+        async def cancel_when_asked() -> None:
+            # The server's controller asks the first two trials (no worker runs them).
+            for _ in range(200):
+                sweep = (await http.get(f"{base}/api/sweeps/{sweep_id}")).json()
+                if len(sweep["trials"]) == 2:
+                    break
+                await asyncio.sleep(0.05)
+            await http.post(f"{base}/api/sweeps/{sweep_id}/cancel")
+
+        canceller = asyncio.create_task(cancel_when_asked())
+        async for event in iter_events(http, f"{base}/api/sweeps/{sweep_id}/events"):
+            events.append(event)
+        await canceller
+    assert events[0].event == "sweep" and events[0].data["sweep_id"] == sweep_id
+    assert events[-1].event == "end" and events[-1].data == {"status": "cancelled"}
+    last = [e for e in events if e.event == "sweep"][-1].data
+    assert last["status"] == "cancelled"
+    assert [t["run_status"] for t in last["trials"]] == ["cancelled", "cancelled"]

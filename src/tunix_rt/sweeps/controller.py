@@ -82,7 +82,11 @@ async def advance_sweep(
                 notices.append(notice)
 
     active = sum(1 for t in trials if t.active)
-    asked = len(trials)
+    # trial_meta keeps every trial ever asked: a trial whose run was deleted still counts,
+    # and its number is never given again (runs' unique (sweep_id, trial_number)).
+    numbers = [int(k) for k in meta] + [t.record.number for t in trials]
+    asked = len(set(numbers))
+    next_number = max(numbers, default=-1) + 1
     if asked >= request.n_trials and active == 0:
         sweep.trial_meta = meta
         await store.finish_sweep(session, sweep, store.COMPLETED)
@@ -94,7 +98,7 @@ async def advance_sweep(
         params, system_attrs = await asyncio.to_thread(
             _ask, study_name, request, seed, list(records)
         )
-        number = asked
+        number = next_number
         tag = f"sweep:{str(sweep.id)[:8]}"
         try:
             run_request = request.trial_request(
@@ -121,6 +125,7 @@ async def advance_sweep(
         log.info("sweep %s: trial %d asked %s (run %s)", sweep.id, number, params, run.id)
         active += 1
         asked += 1
+        next_number += 1
     sweep.trial_meta = meta
     await session.flush()
     return notices

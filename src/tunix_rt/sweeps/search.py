@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,8 @@ from optuna.trial import FrozenTrial, TrialState, create_trial
 from tunix_rt.sweeps.schema import ParamSpec, SweepRequest
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+# constant_liar and PED-ANOVA are marked experimental: one warning per controller step.
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 log = logging.getLogger(__name__)
 
 MIN_TRIALS_FOR_IMPORTANCE = 2
