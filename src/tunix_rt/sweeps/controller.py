@@ -62,7 +62,12 @@ async def advance_sweep(
 
     if request.pruner != "none" and any(t.record.state == "running" for t in trials):
         records = [t.record for t in trials]
-        stop, attrs = await asyncio.to_thread(_prune_decisions, study_name, request, seed, records)
+        # A trial that has reported its last step has nothing left to save but the final
+        # evaluation that gives it its value: it is never stopped then.
+        candidates = {t.record.number for t in trials if not _trained(t)}
+        stop, attrs = await asyncio.to_thread(
+            _prune_decisions, study_name, request, seed, records, candidates
+        )
         for number, system_attrs in attrs.items():
             meta.setdefault(str(number), {})["system_attrs"] = system_attrs
         by_number = {t.record.number: t for t in trials}
@@ -131,11 +136,23 @@ async def advance_sweep(
     return notices
 
 
+def _trained(trial: store.Trial) -> bool:
+    """Whether the trial's run has reported an evaluation at its last training step."""
+    result = trial.run.result or {}
+    max_steps = result.get("max_steps", (trial.run.request or {}).get("max_steps"))
+    last = max(trial.record.intermediate, default=None)
+    return isinstance(max_steps, int) and last is not None and last >= max_steps
+
+
 def _prune_decisions(
-    name: str, request: SweepRequest, seed: int, records: list[search.TrialRecord]
+    name: str,
+    request: SweepRequest,
+    seed: int,
+    records: list[search.TrialRecord],
+    candidates: set[int],
 ) -> tuple[list[int], dict[int, dict[str, object]]]:
     study = search.build_study(name, request, seed, records)
-    return search.prune_decisions(study)
+    return search.prune_decisions(study, candidates)
 
 
 def _ask(

@@ -154,13 +154,18 @@ def _suggest(trial: optuna.Trial, name: str, param: ParamSpec) -> Any:
     return trial.suggest_float(name, param.low, param.high, step=param.step, log=param.log)
 
 
-def prune_decisions(study: optuna.Study) -> tuple[list[int], dict[int, dict[str, Any]]]:
-    """Running trial numbers the pruner stops, and every trial's system attributes after
-    asking (successive halving records its rungs there; they must persist)."""
+def prune_decisions(
+    study: optuna.Study, candidates: set[int] | None = None
+) -> tuple[list[int], dict[int, dict[str, Any]]]:
+    """Running trial numbers the pruner stops (among `candidates`, default all), and every
+    trial's system attributes after asking (successive halving records its rungs there;
+    they must persist)."""
     pruner = study.pruner
     stop: list[int] = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if not trial.intermediate_values:
+            continue
+        if candidates is not None and trial.number not in candidates:
             continue
         if pruner.prune(study, _fresh(study, trial)):
             stop.append(trial.number)
