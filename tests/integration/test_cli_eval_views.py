@@ -33,7 +33,8 @@ async def ranked(sessions: Sessions, dataset_key: str, correct: int, n: int, lr:
         sessions,
         status="completed",
         dataset_key=dataset_key,
-        request={"dataset_key": dataset_key, "learning_rate": lr, "seed": 3, "name": f"lr-{lr}"},
+        request={"dataset_key": dataset_key, "learning_rate": lr, "seed": 3},
+        name=f"lr-{lr}",
     )
     examples = [(f"k{i}", i < correct) for i in range(n)]
     evaluation_id = await eval_rows.insert_evaluation(
