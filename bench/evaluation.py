@@ -44,6 +44,12 @@ EVAL_AT_LINE = re.compile(r"eval at step (\d+): .*\(([\d.]+)s\)")
 FINAL_EVAL_LINE = re.compile(r"^eval: exact_match .*\(([\d.]+)s\)$", re.MULTILINE)
 
 
+def vocab_size(tokenizer: Any) -> int:
+    """The run tokenizer's vocab_size, or a bare SentencePiece processor's piece count."""
+    size = getattr(tokenizer, "vocab_size", None)
+    return int(size) if isinstance(size, int) else int(tokenizer.GetPieceSize())
+
+
 def generation_speed(root: Path, examples: int, new_tokens: int) -> dict[str, Any]:
     from tunix_rt.training import data, evaluate, presets, sft, tokenizer
     from tunix_rt.training import spec as spec_lib
@@ -62,7 +68,7 @@ def generation_speed(root: Path, examples: int, new_tokens: int) -> dict[str, An
     processor = tokenizer.prepare_tokenizer(spec, train)
     prompt_length = evaluate.plan_prompt_length(processor, holdout)
     sft.configure_jax(spec.jax_cache_dir)
-    built = presets.build_model(spec, int(processor.GetPieceSize()), prompt_length + new_tokens + 1)
+    built = presets.build_model(spec, vocab_size(processor), prompt_length + new_tokens + 1)
     prompts = [e.prompt for e in holdout]
     started = time.perf_counter()
     generator = evaluate.GreedyGenerator(built, processor, new_tokens, prompt_length)

@@ -17,6 +17,12 @@ from tunix_rt.training import spec as spec_lib
 NEW_TOKENS = 12
 
 
+def vocab_size(tokenizer: Any) -> int:
+    """The run tokenizer's vocab_size, or a bare SentencePiece processor's piece count."""
+    size = getattr(tokenizer, "vocab_size", None)
+    return int(size) if isinstance(size, int) else int(tokenizer.GetPieceSize())
+
+
 def build(tmp_path: Path, jax_cache_dir: str) -> tuple[Any, Any, list[str], int]:
     synthetic.write_dataset(tmp_path, "high_card_duel", 200, 8, seed=0)
     spec = spec_lib.load_spec(synthetic.write_spec(tmp_path, jax_cache_dir=jax_cache_dir))
@@ -25,7 +31,7 @@ def build(tmp_path: Path, jax_cache_dir: str) -> tuple[Any, Any, list[str], int]
     processor = tokenizer.prepare_tokenizer(spec, train)
     length = evaluate.plan_prompt_length(processor, holdout)
     sft.configure_jax(jax_cache_dir)
-    built = presets.build_model(spec, int(processor.GetPieceSize()), 2 * length + NEW_TOKENS + 1)
+    built = presets.build_model(spec, vocab_size(processor), 2 * length + NEW_TOKENS + 1)
     return built, processor, [e.prompt for e in holdout], length
 
 
