@@ -51,6 +51,8 @@ DEFAULTS: dict[str, Any] = {
 TRAIN_PATH = "data/train.jsonl"
 HOLDOUT_PATH = "data/holdout.jsonl"
 TOKENIZER_FILE = "tokenizer.model"
+# A model directory holding one of these has its own tokenizer (tokenizer kind "hf").
+MODEL_TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model")
 JAX_CACHE_ENV = "TUNIX_RT_JAX_CACHE_DIR"
 
 
@@ -145,8 +147,10 @@ def build_spec(run: models.Run, settings: Settings) -> dict[str, Any]:
         else:
             family, config_preset = config_preset_of(run.model_id)
             model = {"family": family, "config_preset": config_preset, "path": str(shown)}
-        if (path / TOKENIZER_FILE).is_file():
-            tokenizer = {"kind": "file", "path": str(shown / TOKENIZER_FILE)}
+        if any((path / name).is_file() for name in MODEL_TOKENIZER_FILES):
+            # The model's own tokenizer (tokenizer.json or tokenizer.model), special tokens
+            # and chat template: its embedding rows are indexed by these ids.
+            tokenizer = {"kind": "hf", "path": str(shown)}
     max_steps = req.get("max_steps")
     num_epochs = req.get("num_epochs")
     if max_steps is None and num_epochs is None:

@@ -74,7 +74,7 @@ def run_dry(spec: spec_lib.Spec, events: EventChannel, started: float) -> int:
     train, holdout = load_datasets(spec)
     events.phase("tokenize")
     try:
-        processor = tokenizer.prepare_tokenizer(spec, train)
+        tok = tokenizer.prepare_tokenizer(spec, train)
     except ImportError:
         report = {
             "valid": True,
@@ -83,10 +83,10 @@ def run_dry(spec: spec_lib.Spec, events: EventChannel, started: float) -> int:
             "note": f"sentencepiece missing, no token statistics: {environment.TRAIN_EXTRA_HINT}",
         }
     else:
-        encoded = [tokenizer.encode_example(processor, e) for e in train]
-        report = dryrun.build_report(
-            spec, train, holdout, encoded, int(processor.GetPieceSize()), started
-        )
+        rows = tokenizer.check_vocab(spec, tok)
+        encoded = [tokenizer.encode_example(tok, e) for e in train]
+        report = dryrun.build_report(spec, train, holdout, encoded, tok.vocab_size, started)
+        report["tokenizer"] = dryrun.tokenizer_report(tok, rows)
     dryrun.write_report(report, spec.root, events)
     events.phase("done")
     return EXIT_OK
@@ -101,12 +101,13 @@ def run_real(spec: spec_lib.Spec, events: EventChannel, stop: StopSignal) -> int
     train, holdout = load_datasets(spec)
     hp = spec.hyperparameters
     events.phase("tokenize")
-    processor = tokenizer.prepare_tokenizer(spec, train)
-    encoded = [tokenizer.encode_example(processor, e) for e in train]
+    tok = tokenizer.prepare_tokenizer(spec, train)
+    tokenizer.check_vocab(spec, tok)
+    encoded = [tokenizer.encode_example(tok, e) for e in train]
     eval_examples = holdout[: spec.evaluation.max_examples]
     subset = holdout[: spec.evaluation.subset_size] if spec.evaluation.during_training else []
     longest = eval_examples if len(eval_examples) >= len(subset) else subset
-    prompt_length = evaluate.plan_prompt_length(processor, longest)
+    prompt_length = evaluate.plan_prompt_length(tok, longest)
     plan = batches.BatchPlan(
         batch_size=hp.batch_size,
         seq_length=batches.plan_seq_length(encoded, hp.max_seq_length),
@@ -114,10 +115,11 @@ def run_real(spec: spec_lib.Spec, events: EventChannel, stop: StopSignal) -> int
             hp.max_steps, hp.num_epochs, len(train), hp.batch_size
         ),
         seed=hp.seed,
+        pad_id=tok.pad_id,
     )
     sft.configure_jax(spec.jax_cache_dir or os.environ.get(JAX_CACHE_ENV) or None)
     context = max(plan.seq_length, prompt_length + spec.evaluation.max_new_tokens + 1)
-    built = presets.build_model(spec, int(processor.GetPieceSize()), context)
+    built = presets.build_model(spec, tok.vocab_size, context)
     print(
         f"model {built.param_count:,} parameters{' (LoRA)' if built.lora else ''}, "
         f"{len(train)} train / {len(holdout)} holdout examples, batch {plan.batch_size} x "
@@ -135,7 +137,7 @@ def run_real(spec: spec_lib.Spec, events: EventChannel, stop: StopSignal) -> int
     if spec.evaluation.during_training and subset:
         mid_eval = evaluate.MidTrainingEval(
             built,
-            processor,
+            tok,
             subset,
             spec.evaluation.every_steps,
             spec.evaluation.max_new_tokens,
@@ -161,7 +163,7 @@ def run_real(spec: spec_lib.Spec, events: EventChannel, stop: StopSignal) -> int
     events.phase("evaluate")
     evaluate.run_evaluation(
         built,
-        processor,
+        tok,
         eval_examples,
         spec.evaluation.max_examples,
         spec.evaluation.max_new_tokens,
@@ -191,6 +193,11 @@ def run(spec_path: Path) -> int:
             from tunix_rt.training import eval_job
 
             eval_job.run_evaluate(spec, events)
+            return EXIT_OK
+        if spec.task == "export":
+            from tunix_rt.training import export
+
+            export.run_export(spec, events)
             return EXIT_OK
         return run_real(spec, events, stop)
     except StackMissing as exc:

@@ -25,6 +25,7 @@ class BatchPlan:
     seq_length: int  # every batch is padded to this one length: one compiled shape
     total_steps: int
     seed: int
+    pad_id: int = PAD_ID  # the tokenizer's pad id: never inside a sequence
 
 
 def plan_seq_length(encoded: list[EncodedExample], max_seq_length: int) -> int:
@@ -51,9 +52,11 @@ def iter_example_indices(n_examples: int, seed: int) -> Iterator[int]:
         epoch += 1
 
 
-def build_batch(chunk: list[EncodedExample], seq_length: int) -> tuple[np.ndarray, np.ndarray]:
-    """Tokens right-padded with PAD_ID; mask = 1 on response tokens only (loss targets)."""
-    tokens = np.full((len(chunk), seq_length), PAD_ID, dtype=np.int32)
+def build_batch(
+    chunk: list[EncodedExample], seq_length: int, pad_id: int = PAD_ID
+) -> tuple[np.ndarray, np.ndarray]:
+    """Tokens right-padded with pad_id; mask = 1 on response tokens only (loss targets)."""
+    tokens = np.full((len(chunk), seq_length), pad_id, dtype=np.int32)
     mask = np.zeros((len(chunk), seq_length), dtype=np.int32)
     for row, example in enumerate(chunk):
         ids = example.tokens[:seq_length]
@@ -74,6 +77,6 @@ def iter_batches(
         if stop.requested:
             return
         chunk = [encoded[next(indices)] for _ in range(plan.batch_size)]
-        tokens, mask = build_batch(chunk, plan.seq_length)
-        tokens_per_step.append(int((tokens != PAD_ID).sum()))
+        tokens, mask = build_batch(chunk, plan.seq_length, plan.pad_id)
+        tokens_per_step.append(int((tokens != plan.pad_id).sum()))
         yield tokens, mask

@@ -1,6 +1,7 @@
 """Dry run: validate spec, model and dataset, train the tokenizer, report lengths and sizes.
 
-A pretrained checkpoint's safetensors headers are checked against its config.json.
+A pretrained checkpoint's safetensors headers are checked against its config.json, and its
+tokenizer against its embedding (more ids than rows is refused, exit 2).
 
 Writes dry_run.json and emits a dry_run event; never builds real weights (the parameter
 count comes from abstract shapes), so it completes in seconds.
@@ -20,7 +21,7 @@ from tunix_rt.training.batches import plan_seq_length, plan_total_steps
 from tunix_rt.training.data import Example
 from tunix_rt.training.events import EventChannel
 from tunix_rt.training.spec import PresetModel, Spec
-from tunix_rt.training.tokenizer import EncodedExample
+from tunix_rt.training.tokenizer import EncodedExample, Tokenizer
 
 BYTES_PER_FLOAT = 4
 # weights + gradients + two Adam moments, all float32
@@ -56,6 +57,15 @@ def check_model(spec: Spec) -> int | None:
             )
         return None
     return presets.check_hf_checkpoint(directory, model.family).param_count
+
+
+def tokenizer_report(tokenizer: Tokenizer, embedding_rows: int | None) -> dict[str, Any]:
+    """What dry_run.json says about the tokenizer: its kind and special ids, whether a chat
+    template renders the examples, and the embedding rows it must fit in."""
+    report = tokenizer.describe()
+    report["embedding_rows"] = embedding_rows
+    report["format"] = "chat_template" if tokenizer.chat_template is not None else "gemma_turns"
+    return report
 
 
 def estimate_param_count(spec: Spec, vocab_size: int) -> tuple[int | None, str | None]:

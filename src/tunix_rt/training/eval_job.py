@@ -49,12 +49,13 @@ def run_evaluate(spec: spec_lib.Spec, events: EventChannel) -> None:
         raise data.DatasetError(f"{spec.dataset.holdout_path} has no examples")
     examples = examples[: spec.evaluation.max_examples]
     events.phase("tokenize")
-    processor = tokenizer.prepare_tokenizer(spec, [])
-    prompt_length = evaluate.plan_prompt_length(processor, examples)
+    tok = tokenizer.prepare_tokenizer(spec, [])
+    tokenizer.check_vocab(spec, tok)
+    prompt_length = evaluate.plan_prompt_length(tok, examples)
     sft.configure_jax(spec.jax_cache_dir or os.environ.get(JAX_CACHE_ENV) or None)
     context = prompt_length + spec.evaluation.max_new_tokens + 1
     events.phase("load")
-    built = presets.build_model(spec, int(processor.GetPieceSize()), context)
+    built = presets.build_model(spec, tok.vocab_size, context)
     restore_checkpoint(spec, built, step)
     print(
         f"model {built.param_count:,} parameters{' (LoRA)' if built.lora else ''} restored "
@@ -64,7 +65,7 @@ def run_evaluate(spec: spec_lib.Spec, events: EventChannel) -> None:
     events.phase("evaluate")
     evaluate.run_evaluation(
         built,
-        processor,
+        tok,
         examples,
         spec.evaluation.max_examples,
         spec.evaluation.max_new_tokens,

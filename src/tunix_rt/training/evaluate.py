@@ -18,7 +18,13 @@ from tunix_rt.traces import scorer
 from tunix_rt.training import data
 from tunix_rt.training.events import EventChannel
 from tunix_rt.training.presets import BuiltModel
-from tunix_rt.training.tokenizer import encode_prompt, stop_token_ids
+from tunix_rt.training.tokenizer import (
+    SamplerTokenizer,
+    Tokenizer,
+    encode_prompt,
+    prompt_text,
+    stop_token_ids,
+)
 
 EVAL_BATCH_SIZE = 32
 MAX_CLASS_BREAKDOWN = 20
@@ -28,9 +34,20 @@ def next_power_of_2(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
 
 
-def plan_prompt_length(processor: Any, examples: list[data.Example]) -> int:
-    longest = max((len(encode_prompt(processor, e.prompt)) for e in examples), default=1)
+def plan_prompt_length(tokenizer: Tokenizer, examples: list[data.Example]) -> int:
+    longest = max((len(encode_prompt(tokenizer, e)) for e in examples), default=1)
     return next_power_of_2(longest)
+
+
+def prompts_of(tokenizer: Tokenizer, examples: list[data.Example]) -> list[str]:
+    """The prompts the sampler receives (the model's chat template when it has one)."""
+    return [prompt_text(tokenizer, e) for e in examples]
+
+
+def forbidden_ids(tokenizer: Tokenizer, embedding_rows: int) -> tuple[int, ...]:
+    """Embedding rows past the tokenizer (real Qwen: 151,936 rows, 151,669 ids): their
+    logits are masked, so generation never yields an id the tokenizer cannot decode."""
+    return tuple(range(tokenizer.vocab_size, embedding_rows))
 
 
 class GreedyGenerator:
@@ -38,7 +55,7 @@ class GreedyGenerator:
     model's current weights, so evaluations during training see the weights of that step."""
 
     def __init__(
-        self, built: BuiltModel, processor: Any, max_new_tokens: int, prompt_length: int
+        self, built: BuiltModel, tokenizer: Tokenizer, max_new_tokens: int, prompt_length: int
     ) -> None:
         from tunix.generate import sampler as sampler_lib
         from tunix.generate import tokenizer_adapter
@@ -47,10 +64,13 @@ class GreedyGenerator:
         self._built = built
         self._max_new_tokens = max_new_tokens
         self._prompt_length = prompt_length
-        self._stops = stop_token_ids(processor)
+        self._stops = stop_token_ids(tokenizer)
+        config = getattr(built.model, "config", None)
+        rows = getattr(config, "num_embed", None) or getattr(config, "vocab_size", None) or 0
+        self._forbidden = forbidden_ids(tokenizer, int(rows)) or None
         self._sampler = sampler_lib.Sampler(
             built.model,
-            tokenizer_adapter.TokenizerAdapter(processor),
+            tokenizer_adapter.TokenizerAdapter(SamplerTokenizer(tokenizer)),
             sampler_lib.CacheConfig(
                 cache_size=prompt_length + max_new_tokens + 1,
                 num_layers=layout.num_layers,
@@ -77,6 +97,7 @@ class GreedyGenerator:
                 max_generation_steps=self._max_new_tokens,
                 max_prompt_length=self._prompt_length,
                 eos_tokens=self._stops,
+                forbidden_tokens=self._forbidden,
                 temperature=0.0,
             )
             outputs.extend(result.text[: len(chunk)])
@@ -95,12 +116,12 @@ MAX_CACHED_GENERATORS = 2
 
 
 def greedy_generator(
-    built: BuiltModel, processor: Any, max_new_tokens: int, prompt_length: int
+    built: BuiltModel, tokenizer: Tokenizer, max_new_tokens: int, prompt_length: int
 ) -> GreedyGenerator:
-    key = (id(built.model), id(processor), max_new_tokens, prompt_length)
+    key = (id(built.model), id(tokenizer), max_new_tokens, prompt_length)
     generator = _GENERATORS.get(key)
     if generator is None:
-        generator = GreedyGenerator(built, processor, max_new_tokens, prompt_length)
+        generator = GreedyGenerator(built, tokenizer, max_new_tokens, prompt_length)
         while len(_GENERATORS) >= MAX_CACHED_GENERATORS:
             del _GENERATORS[next(iter(_GENERATORS))]
         _GENERATORS[key] = generator
@@ -109,13 +130,15 @@ def greedy_generator(
 
 def generate(
     built: BuiltModel,
-    processor: Any,
+    tokenizer: Tokenizer,
     prompts: list[str],
     max_new_tokens: int,
     prompt_length: int,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[str]:
-    return greedy_generator(built, processor, max_new_tokens, prompt_length)(prompts, progress)
+    """Greedy completions of prompts already rendered for the model (`prompts_of`,
+    `tokenizer.user_prompt_text`)."""
+    return greedy_generator(built, tokenizer, max_new_tokens, prompt_length)(prompts, progress)
 
 
 def print_progress(started: float) -> Callable[[int, int], None]:
@@ -193,7 +216,7 @@ class MidTrainingEval:
     def __init__(
         self,
         built: BuiltModel,
-        processor: Any,
+        tokenizer: Tokenizer,
         subset: list[data.Example],
         every_steps: int | None,
         max_new_tokens: int,
@@ -207,8 +230,9 @@ class MidTrainingEval:
         self.final_step = final_step
         self._subset = subset
         self._events = events
+        self._prompts = prompts_of(tokenizer, subset)
         self._generate = greedy_generator(
-            built, processor, max_new_tokens, plan_prompt_length(processor, subset)
+            built, tokenizer, max_new_tokens, plan_prompt_length(tokenizer, subset)
         )
         self.wall_s = 0.0
         self.done_steps: set[int] = set()
@@ -227,7 +251,7 @@ class MidTrainingEval:
             return
         self.done_steps.add(step)
         started = time.perf_counter()
-        rows = score_rows(self._subset, self._generate([e.prompt for e in self._subset]))
+        rows = score_rows(self._subset, self._generate(self._prompts))
         summary = summarize(rows, [e.task for e in self._subset])
         values = {
             "eval/exact_match": summary["exact_match"],
@@ -247,7 +271,7 @@ class MidTrainingEval:
 
 def run_evaluation(
     built: BuiltModel,
-    processor: Any,
+    tokenizer: Tokenizer,
     holdout: list[data.Example],
     max_examples: int,
     max_new_tokens: int,
@@ -259,11 +283,11 @@ def run_evaluation(
     started = time.perf_counter()
     generated: list[str] = []
     if examples:
-        prompt_length = plan_prompt_length(processor, examples)
+        prompt_length = plan_prompt_length(tokenizer, examples)
         generated = generate(
             built,
-            processor,
-            [e.prompt for e in examples],
+            tokenizer,
+            prompts_of(tokenizer, examples),
             max_new_tokens,
             prompt_length,
             print_progress(started),

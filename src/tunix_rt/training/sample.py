@@ -10,23 +10,24 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from tunix_rt.training import data, evaluate, presets, tokenizer
 from tunix_rt.training import spec as spec_lib
 from tunix_rt.training.sft import committed_steps
 
 
-def restore_model(spec: spec_lib.Spec, step: int | None) -> tuple[presets.BuiltModel, Any, int]:
+def restore_model(
+    spec: spec_lib.Spec, step: int | None
+) -> tuple[presets.BuiltModel, tokenizer.Tokenizer, int]:
     """(model with the checkpoint's weights, tokenizer, restored step)."""
     from tunix.sft import checkpoint_manager
 
-    processor = tokenizer.load_tokenizer(spec.root / tokenizer.TOKENIZER_FILE)
+    processor = tokenizer.load_tokenizer(spec)
     steps = committed_steps(spec)
     if not steps:
         raise FileNotFoundError(f"no committed checkpoint in {spec.checkpoints_dir}")
     context = max(1024, spec.hyperparameters.max_seq_length)
-    built = presets.build_model(spec, int(processor.GetPieceSize()), context)
+    built = presets.build_model(spec, processor.vocab_size, context)
     manager = checkpoint_manager.CheckpointManager(root_directory=str(spec.checkpoints_dir))
     try:
         restored, _ = manager.maybe_restore(
@@ -39,8 +40,9 @@ def restore_model(spec: spec_lib.Spec, step: int | None) -> tuple[presets.BuiltM
     return built, processor, int(restored)
 
 
-def templated(prompt: str) -> str:
-    return f"{data.USER_TURN}{prompt}{data.END_OF_TURN}\n{data.MODEL_TURN}"
+def templated(processor: tokenizer.Tokenizer, prompt: str) -> str:
+    """The raw prompt in the model's chat template (Gemma's turns for the presets)."""
+    return tokenizer.user_prompt_text(processor, prompt)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     spec = spec_lib.load_spec(args.run_dir / "spec.json")
     built, processor, step = restore_model(spec, args.step)
-    prompts = [templated(p) for p in args.prompts]
+    prompts = [templated(processor, p) for p in args.prompts]
     length = evaluate.next_power_of_2(
         max(len(tokenizer.encode_prompt(processor, p)) for p in prompts)
     )

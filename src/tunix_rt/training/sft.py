@@ -208,11 +208,11 @@ class ProgressHooks:
         pass
 
 
-def make_model_input_fn() -> Any:
+def make_model_input_fn(pad_id: int = PAD_ID) -> Any:
     from tunix.sft import utils
 
     def gen_model_input(x: Any) -> dict[str, Any]:
-        padding = x.input_tokens != PAD_ID
+        padding = x.input_tokens != pad_id
         return {
             "input_tokens": x.input_tokens,
             "input_mask": x.input_mask,
@@ -250,7 +250,7 @@ def run_training(
         pbar_description=None,
     )
     trainer = peft_trainer.PeftTrainer(built.model, build_optimizer(spec, plan.total_steps), config)
-    trainer = trainer.with_gen_model_input_fn(make_model_input_fn())
+    trainer = trainer.with_gen_model_input_fn(make_model_input_fn(plan.pad_id))
     progress = ProgressHooks(spec, events, plan, clock, on_step_end)
     trainer.with_training_hooks(progress)
     start_step = progress.start_step = trainer.train_steps

@@ -38,7 +38,7 @@ class DatasetSpec(_Strict):
     key: str = "dataset"
     train_path: str = "data/train.jsonl"
     holdout_path: str | None = "data/holdout.jsonl"
-    format: Literal["tunix_sft"] = "tunix_sft"
+    format: Literal["tunix_sft", "chat"] = "tunix_sft"
 
 
 class PresetModel(_Strict):
@@ -74,7 +74,17 @@ class FileTokenizer(_Strict):
     path: str = Field(min_length=1)
 
 
-TokenizerSpec = Annotated[TrainedTokenizer | FileTokenizer, Field(discriminator="kind")]
+class HFTokenizer(_Strict):
+    """A model directory's own tokenizer (tokenizer.json or tokenizer.model), its special
+    tokens and its chat template (tokenizer_config.json)."""
+
+    kind: Literal["hf"]
+    path: str = Field(min_length=1)
+
+
+TokenizerSpec = Annotated[
+    TrainedTokenizer | FileTokenizer | HFTokenizer, Field(discriminator="kind")
+]
 
 
 class Hyperparameters(_Strict):
@@ -109,6 +119,15 @@ class EvaluationSpec(_Strict):
         return bool(self.every_steps or self.at_checkpoints)
 
 
+class ExportSpec(_Strict):
+    """Task "export": the committed checkpoint to export and the format (training/export.py)."""
+
+    format: Literal["hf", "peft"]
+    checkpoint_step: int = Field(ge=0)
+    # Merged safetensors are split into files of at most this many bytes (transformers: 5 GB).
+    max_shard_bytes: int = Field(default=5 * 1024**3, ge=1024)
+
+
 class Spec(_Strict):
     spec_version: Literal[1] = 1
     run_id: str = Field(default="local", min_length=1)
@@ -117,7 +136,7 @@ class Spec(_Strict):
     algorithm: Literal["sft"] = "sft"
     # "evaluate": restore evaluation.checkpoint_step and evaluate dataset.holdout_path (an
     # evaluation job); "train": train, then evaluate.
-    task: Literal["train", "evaluate"] = "train"
+    task: Literal["train", "evaluate", "export"] = "train"
     dry_run: bool = False
     dataset: DatasetSpec = DatasetSpec()
     model: ModelSpec = PresetModel(preset="tiny")
@@ -125,6 +144,7 @@ class Spec(_Strict):
     hyperparameters: Hyperparameters = Hyperparameters()
     evaluation: EvaluationSpec = EvaluationSpec()
     jax_cache_dir: str | None = None
+    export: ExportSpec | None = None
 
     @model_validator(mode="after")
     def _check_combinations(self) -> Spec:
@@ -141,6 +161,8 @@ class Spec(_Strict):
             raise ValueError(
                 "task evaluate needs evaluation.checkpoint_step and dataset.holdout_path"
             )
+        if self.task == "export" and self.export is None:
+            raise ValueError("task export needs export")
         if not Path(self.run_dir).is_absolute():
             raise ValueError("run_dir must be an absolute path")
         return self
