@@ -113,7 +113,7 @@ def test_presets_keep_gemma_turns(tmp_path: Path) -> None:
 
 
 def test_chat_records_parse_into_messages() -> None:
-    record = {
+    record: dict[str, Any] = {
         "id": "c1",
         "messages": [
             {"role": "system", "content": "Be brief."},

@@ -167,7 +167,9 @@ def show_dataset(
 @command
 def export_dataset(
     key: str = typer.Argument(..., help="Dataset key (NAME-VERSION)."),
-    fmt: str = typer.Option("tunix_sft", "--format", help="trace | tunix_sft | training_example"),
+    fmt: str = typer.Option(
+        "tunix_sft", "--format", help="trace | tunix_sft | training_example | chat"
+    ),
     split: str = typer.Option("all", "--split", help="train | holdout | all"),
     output: Path | None = typer.Option(None, "--output", "-o", help="File (default stdout)."),
     server: str | None = SERVER_OPTION,

@@ -6,6 +6,9 @@
   metadata}` where `prompts` is the Gemma chat template with the reasoning as the response.
 - `training_example`: the same text without a chat template, `{id, prompt, response,
   final_answer, metadata}`, for other trainers.
+- `chat`: template-neutral messages, `{id, messages: [{role: "user", content: prompt},
+  {role: "assistant", content: response}], final_answer, metadata}`: what a model's own
+  chat template renders (the training child reads it too).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 
 from pydantic_core import from_json
 
-FORMATS = ("trace", "tunix_sft", "training_example")
+FORMATS = ("trace", "tunix_sft", "training_example", "chat")
 SPLITS = ("train", "holdout", "all")
 STEP_INDEX = itemgetter("i")
 
@@ -107,6 +110,15 @@ def format_line(fmt: str, member: MemberTrace) -> str:
         return (
             f'{{"id": "{trace_id}", "prompt": {encode_json_str(member.prompt)}, '
             f'"response": {encode_json_str(response)}, '
+            f'"final_answer": {encode_json_str(member.final_answer)}, '
+            f'"metadata": {metadata_json(member)}}}\n'
+        )
+    if fmt == "chat":
+        response = render_response(member.steps, member.final_answer)
+        return (
+            f'{{"id": "{trace_id}", "messages": [{{"role": "user", "content": '
+            f'{encode_json_str(member.prompt)}}}, {{"role": "assistant", "content": '
+            f"{encode_json_str(response)}}}], "
             f'"final_answer": {encode_json_str(member.final_answer)}, '
             f'"metadata": {metadata_json(member)}}}\n'
         )

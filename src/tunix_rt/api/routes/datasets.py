@@ -78,7 +78,7 @@ async def export_dataset(
     key: DatasetKey,
     session: Session,
     ctx: Context,
-    format: Literal["trace", "tunix_sft", "training_example"] = "trace",
+    format: Literal["trace", "tunix_sft", "training_example", "chat"] = "trace",
     split: Literal["train", "holdout", "all"] = "all",
 ) -> StreamingResponse:
     dataset = await store.read_dataset(session, key)  # 404 before the stream starts
