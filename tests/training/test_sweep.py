@@ -55,7 +55,7 @@ async def test_real_two_trial_sweep_records_real_evaluations(
             "space": {"learning_rate": {"type": "categorical", "choices": [3e-3, 1e-4]}},
             "sampler": "grid",
             "n_trials": 2,
-            "max_parallel": 1,
+            "max_parallel": 2,
             "seed": 0,
         },
     )
