@@ -450,9 +450,7 @@ async def request_cancel(
             )
         to = states.CANCELLED if run.status == states.PENDING else states.CANCEL_REQUESTED
         try:
-            return await transition_run(
-                session, run_id, to, from_=[run.status], reason=reason
-            )
+            return await transition_run(session, run_id, to, from_=[run.status], reason=reason)
         except errors.InvalidTransition:
             continue  # claimed or finished meanwhile: look again
     raise errors.Conflict(f"run {run_id} kept changing; try the cancel again")
