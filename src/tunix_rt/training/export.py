@@ -11,8 +11,8 @@ The model is built and restored exactly as an evaluation job does (training/eval
 Output goes to run_dir/export/<format>.partial and is renamed to run_dir/export/<format>
 when complete, so the directory the worker registers is never half written.
 
-Run by the training child (`python -m tunix_rt.training SPEC.json` with task "export") or
-directly: `python -m tunix_rt.training.export SPEC.json`.
+Run by the training child: `python -m tunix_rt.training SPEC.json` with task "export" (the
+worker's one command; the exit codes are the child's).
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
-from tunix_rt.training import environment, hf_config, hf_export
+from tunix_rt.hf import config as hf_config
+from tunix_rt.training import environment, hf_export
 from tunix_rt.training import spec as spec_lib
 from tunix_rt.training.events import EventChannel
 from tunix_rt.training.hf_export import ExportError
@@ -196,17 +196,3 @@ def run_export(spec: spec_lib.Spec, events: EventChannel) -> dict[str, Any]:
     )
     events.phase("done")
     return summary
-
-
-def main(argv: list[str] | None = None) -> int:
-    from tunix_rt.training import __main__ as child
-
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m tunix_rt.training.export SPEC.json", file=sys.stderr)
-        return child.EXIT_INVALID
-    return child.run(Path(args[0]))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 from tunix_rt import errors
 from tunix_rt.db import models
 from tunix_rt.evaluations import jobs as eval_jobs
-from tunix_rt.runs import artifacts, materialize, queue, retention, states
+from tunix_rt.runs import artifacts, exports, materialize, queue, retention, states
 from tunix_rt.runs.logs import LogWriter
 from tunix_rt.runs.notify import Notice
 from tunix_rt.worker import process
@@ -259,6 +259,8 @@ class RunAttempt:
         async with self.ctx.sessions() as session:
             if self.run.kind == eval_jobs.KIND_EVAL:
                 return await eval_jobs.materialize_eval_job(session, self.run, self.ctx.settings)
+            if self.run.kind == exports.KIND_EXPORT:
+                return await exports.materialize_export_job(session, self.run, self.ctx.settings)
             return await materialize.materialize_run(session, self.run, self.ctx.settings)
 
     async def _while_owned(self, step: Callable[[], Awaitable[T]]) -> T:
@@ -297,7 +299,13 @@ class RunAttempt:
             await artifacts.register_run_outputs(
                 session, self.run_id, self.run_dir, self.attempt_rel
             )
+            stale = None
+            if self.run.kind == exports.KIND_EXPORT:  # the source run's export/<format>
+                stale = await exports.register_export(
+                    session, self.run, self.ctx.settings, self.attempt_dir
+                )
             await session.commit()
+        await asyncio.to_thread(exports.remove_stale, stale)
 
     async def _prune_checkpoints(self) -> bool:
         """Retention at the end of the attempt (the last checkpoints were registered just
