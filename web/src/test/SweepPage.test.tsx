@@ -161,4 +161,23 @@ describe('SweepsPage', () => {
     expect(within(rows[0]).getByRole('link').getAttribute('href')).toBe(`/sweeps/${SWEEP_ID}`);
     expect(screen.getByTestId('nav-sweeps')).toBeTruthy();
   });
+
+  it('starts a sweep from its JSON spec and shows the API refusal', async () => {
+    window.history.replaceState(null, '', '/sweeps');
+    const spy = mockFetch([
+      HEALTH,
+      { path: '/api/sweeps', body: { sweeps: [] } },
+      { method: 'POST', path: '/api/sweeps', status: 422, body: { detail: 'space: cannot search over seedz', errors: [] } },
+    ]);
+    render(<App />);
+    const spec = await screen.findByTestId('new-sweep-spec');
+    fireEvent.change(spec, { target: { value: '{"dataset_key": ' } });
+    fireEvent.click(screen.getByTestId('new-sweep-submit'));
+    expect((await screen.findByTestId('new-sweep-error')).textContent).toContain('not valid JSON');
+    fireEvent.change(spec, { target: { value: '{"dataset_key": "d-v1", "space": {"seedz": {}}}' } });
+    fireEvent.click(screen.getByTestId('new-sweep-submit'));
+    await waitFor(() => expect(screen.getByTestId('new-sweep-error').textContent).toContain('cannot search over seedz'));
+    const posted = spy.mock.calls.find(([, init]) => init?.method === 'POST');
+    expect(JSON.parse(String(posted?.[1]?.body))).toEqual({ dataset_key: 'd-v1', space: { seedz: {} } });
+  });
 });
