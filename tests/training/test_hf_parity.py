@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tunix_rt.training import hf_config, presets
+from tunix_rt.hf import config as hf_config
+from tunix_rt.training import presets
 from tunix_rt.training.spec import parse_spec
 
 pytestmark = [pytest.mark.training]

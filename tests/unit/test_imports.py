@@ -1,7 +1,7 @@
 """The import graph of src/tunix_rt points down the layers and has no cycle.
 
 Layers, lowest first (a package may import its own modules and any lower layer):
-errors, the package root < settings < db < traces < datasets < runs | training < evaluations
+errors, the package root < settings < db < traces < datasets | hf < runs | training < evaluations
 | sweeps < worker < api < cli. runs and training share a layer and may not import each other:
 training is the child program and runs is the queue; the worker joins them. evaluations and
 sweeps share one too (a sweep reads evaluation rows through db, not evaluations). Every
@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "db": 2,
     "traces": 3,
     "datasets": 4,
+    "hf": 4,
     "runs": 5,
     "training": 5,
     "evaluations": 6,

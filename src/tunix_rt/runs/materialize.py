@@ -28,10 +28,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tunix_rt import errors
 from tunix_rt.datasets import store as dataset_store
 from tunix_rt.db import models
+from tunix_rt.hf import config as hf_config
 from tunix_rt.runs import artifacts
 from tunix_rt.runs.schema import MODEL_ID_FROM_CONFIG, PRESET_MODELS, RunRequest
 from tunix_rt.settings import Settings
-from tunix_rt.training import hf_config
 
 SPEC_VERSION = 1
 DEFAULT_MAX_STEPS = 300

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from tunix_rt.training import hf_config
+from tunix_rt.hf import config as hf_config
 from tunix_rt.training.batches import plan_seq_length, plan_total_steps
 from tunix_rt.training.data import Example
 from tunix_rt.training.events import EventChannel

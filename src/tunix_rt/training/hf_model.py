@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from tunix_rt.training import hf_config
-from tunix_rt.training.hf_config import Architecture
+from tunix_rt.hf import config as hf_config
+from tunix_rt.hf.config import Architecture
 
 TUNIX_DEFAULT_ROPE_THETA = 1_000_000.0
 # family -> (module with the model, module with create_model_from_safe_tensors)

@@ -1,7 +1,7 @@
 """Models: from-scratch presets of the Gemma3 family, or a local pretrained checkpoint.
 
 A checkpoint directory with a config.json (Hugging Face layout) gets its architecture from
-it, any size (training/hf_config.py, hf_model.py); without one, model.config_preset names a
+it, any size (hf/config.py, hf_model.py); without one, model.config_preset names a
 Tunix config whose shapes must equal the checkpoint's.
 
 Presets use `dummy_model_creator` (normal * 0.02 for every parameter): the families' own
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tunix_rt.training import hf_config
+from tunix_rt.hf import config as hf_config
 
 if TYPE_CHECKING:
     from tunix_rt.training.spec import Spec

@@ -186,7 +186,7 @@ def embedding_rows(spec: Spec) -> int | None:
     path = getattr(model, "path", None)
     if path is None:
         return None
-    from tunix_rt.training import hf_config
+    from tunix_rt.hf import config as hf_config
 
     directory = Path(path)
     if hf_config.has_config(directory):
