@@ -177,6 +177,8 @@ def prepare_tokenizer(spec: Spec, train: list[Example]) -> Tokenizer:
         load_sentencepiece(source)
         shutil.copyfile(source, target)
         return load_tokenizer_file(target)
+    if tokenizer.kind == "hf":
+        return load_tokenizer_dir(Path(tokenizer.path))
     return train_tokenizer(train, tokenizer.vocab_size, target)
 
 
