@@ -27,6 +27,8 @@ from tunix_rt.sweeps.schema import (
 router = APIRouter(prefix="/api/sweeps", tags=["sweeps"])
 
 PROGRESS_RECHECK_S = 1.0
+PROGRESS_MIN_GAP_S = 0.25
+PROGRESS_KINDS = frozenset({"status", "metric", "enqueued", "sweep"})
 
 
 @router.post("", response_model=SweepCreated, status_code=202)
@@ -60,6 +62,7 @@ async def cancel_sweep(sweep_id: uuid.UUID, ctx: Context, session: Session) -> S
     await session.commit()
     for notice in notices:
         ctx.hub.publish_local(notice)
+    ctx.hub.wake_all("sweep")  # progress streams in this process see the end at once
     return await store.sweep_out(session, await store.read_sweep(session, sweep_id))
 
 
@@ -143,5 +146,15 @@ async def _progress(ctx: AppContext, sweep_id: uuid.UUID) -> AsyncGenerator[str,
             if loop.time() - last_sent >= ctx.settings.sse_heartbeat_s:
                 last_sent = loop.time()
                 yield sse.format_event("heartbeat", {})
-            if await sub.wait(PROGRESS_RECHECK_S) and sse.STOPPING in sub.pop_kinds():
-                return
+            # Log lines of every run wake the hub too: re-read at most every MIN_GAP_S, at
+            # once on a trial's status or metric, else every PROGRESS_RECHECK_S.
+            await asyncio.sleep(PROGRESS_MIN_GAP_S)
+            deadline = loop.time() + PROGRESS_RECHECK_S
+            while (left := deadline - loop.time()) > 0:
+                if not await sub.wait(left):
+                    break
+                kinds = sub.pop_kinds()
+                if sse.STOPPING in kinds:
+                    return
+                if kinds & PROGRESS_KINDS:
+                    break
