@@ -1,5 +1,5 @@
-"""Sweeps end to end with real processes (both databases): `tunix-rt serve` plus two
-`tunix-rt worker` processes running the sweep fixture child (its eval/exact_match depends on
+"""Sweeps end to end with real processes (both databases): `tunix-rt serve` plus a two-slot
+`tunix-rt worker` process running the sweep fixture child (its eval/exact_match depends on
 the learning rate). A 6-trial sweep, 2 at a time, with the median pruner and one failing
 trial, survives a restart of every process mid-sweep; cancelling a sweep stops its trials;
 the CLI starts and follows a sweep. No child process is left behind."""
@@ -19,13 +19,14 @@ import pytest
 
 from tests.integration.cli_server import (
     REPO,
+    TUNIX_RT,
     Server,
     Service,
     empty_database,
     make_dataset,
     run_cli,
+    service_env,
     start_server,
-    start_worker,
 )
 from tests.integration.worker_helpers import pid_alive
 
@@ -41,20 +42,25 @@ def child_command(log_dir: Path, step_s: float) -> str:
 
 @pytest.fixture
 def cluster(database_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """A server (no embedded worker) and two workers; the test may restart them."""
+    """A server (no embedded worker) and a `tunix-rt worker -c 2` process (two slots); the
+    test may restart them."""
     home = tmp_path / "home"
     logs = tmp_path / "children"
     logs.mkdir()
     env = {
-        "TUNIX_RT_WORKER_COMMAND": child_command(logs, 0.5),
+        "TUNIX_RT_WORKER_COMMAND": child_command(logs, 0.4),
         "TUNIX_RT_DRAIN_TIMEOUT_S": "0.5",
     }
     state: dict[str, Any] = {"home": home, "logs": logs, "env": env, "services": []}
 
     def start() -> Server:
         server = start_server(database_url, home, "--workers", "0", **env)
-        workers = [start_worker(database_url, home, f"w{i}", **env) for i in range(2)]
-        state["services"] = [server, *workers]
+        worker = Service(
+            argv=[TUNIX_RT, "worker", "-c", "2"],
+            env=service_env(database_url, home, **env),
+            log_path=home.parent / "worker.log",
+        ).start()
+        state["services"] = [server, worker]
         state["server"] = server
         return server
 
