@@ -124,6 +124,11 @@ def run_sweep(client: httpx.Client, request: dict[str, Any]) -> dict[str, Any]:
         time.sleep(2)
     wall = time.perf_counter() - started
     best = sweep["best_trial"]
+    # Training steps actually run: unlike wall time, independent of the machine's load.
+    steps = sum(
+        client.get(f"/api/tunix/runs/{t['run_id']}").json()["last_step"] or 0
+        for t in sweep["trials"]
+    )
     return {
         "sweep_id": sweep_id,
         "status": sweep["status"],
@@ -134,6 +139,7 @@ def run_sweep(client: httpx.Client, request: dict[str, Any]) -> dict[str, Any]:
         "pruned": sum(1 for t in sweep["trials"] if t["state"] == "pruned"),
         "failed": sum(1 for t in sweep["trials"] if t["state"] == "failed"),
         "train_s": round(sum(t["duration_s"] or 0 for t in sweep["trials"]), 1),
+        "steps_trained": steps,
     }
 
 
@@ -179,13 +185,16 @@ def main() -> int:
                 server.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 server.kill()
-    print(f"\n{'pruner':<8}{'trials':>7}{'pruned':>7}{'best exact':>11}{'wall s':>8}{'trial s':>9}")
+    print(
+        f"\n{'pruner':<8}{'trials':>7}{'pruned':>7}{'best exact':>11}{'wall s':>8}"
+        f"{'trial s':>9}{'steps':>7}"
+    )
     for pruner, row in results.items():
         best = row["best_exact_match"]
         print(
             f"{pruner:<8}{row['trials']:>7}{row['pruned']:>7}"
             f"{best if best is not None else float('nan'):>11.3f}{row['wall_s']:>8.0f}"
-            f"{row['train_s']:>9.0f}   best {row['best_params']}"
+            f"{row['train_s']:>9.0f}{row['steps_trained']:>7}   best {row['best_params']}"
         )
     for pruner, row in results.items():
         best = row["best_exact_match"] or 0.0
@@ -198,6 +207,11 @@ def main() -> int:
         saved = results["none"]["wall_s"] - results["median"]["wall_s"]
         share = saved / results["none"]["wall_s"] if results["none"]["wall_s"] else 0.0
         print(f"pruning saved {saved:.0f} s of wall time ({share:.0%}) against the unpruned sweep")
+        steps_saved = results["none"]["steps_trained"] - results["median"]["steps_trained"]
+        print(
+            f"and {steps_saved} training steps (independent of load; after the random startup "
+            "trials each search asks from its own history)"
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0
