@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from tunix_rt.training import hf_config
-from tunix_rt.training.hf_config import Architecture
+from tunix_rt.hf import config as hf_config
+from tunix_rt.hf.config import Architecture
 from tunix_rt.training.presets import ModelError
 
 SAFETENSORS_FILE = "model.safetensors"
