@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from tunix_rt.cli import download as artifact_download
-from tunix_rt.cli import follow, runs_render, runs_submit
+from tunix_rt.cli import follow, runs_export, runs_render, runs_submit
 from tunix_rt.cli.client import Client
 from tunix_rt.cli.output import command, console, err_console, fail, print_json
 from tunix_rt.cli.run_ids import resolve_run_id
@@ -24,6 +24,7 @@ from tunix_rt.cli.runs_submit import (
 
 app = typer.Typer(help="Training runs: submit, follow, inspect, download.", no_args_is_help=True)
 app.command("submit")(runs_submit.submit)
+app.command("export")(runs_export.export)
 
 RUN_ID_ARG = typer.Argument(
     ..., help="Run id, or a unique prefix of it such as the 8-character short id the UI shows."
