@@ -199,11 +199,6 @@ def run(spec_path: Path) -> int:
 
             export.run_export(spec, events)
             return EXIT_OK
-        if spec.task == "export":
-            from tunix_rt.training import export
-
-            export.run_export(spec, events)
-            return EXIT_OK
         return run_real(spec, events, stop)
     except StackMissing as exc:
         return fail(events, str(exc), EXIT_NO_STACK)

@@ -128,15 +128,6 @@ class ExportSpec(_Strict):
     max_shard_bytes: int = Field(default=5 * 1024**3, ge=1024)
 
 
-class ExportSpec(_Strict):
-    """Task "export": the committed checkpoint to export and the format (training/export.py)."""
-
-    format: Literal["hf", "peft"]
-    checkpoint_step: int = Field(ge=0)
-    # Merged safetensors are split into files of at most this many bytes (transformers: 5 GB).
-    max_shard_bytes: int = Field(default=5 * 1024**3, ge=1024)
-
-
 class Spec(_Strict):
     spec_version: Literal[1] = 1
     run_id: str = Field(default="local", min_length=1)
@@ -154,7 +145,6 @@ class Spec(_Strict):
     evaluation: EvaluationSpec = EvaluationSpec()
     jax_cache_dir: str | None = None
     export: ExportSpec | None = None
-    export: ExportSpec | None = None
 
     @model_validator(mode="after")
     def _check_combinations(self) -> Spec:
@@ -171,8 +161,6 @@ class Spec(_Strict):
             raise ValueError(
                 "task evaluate needs evaluation.checkpoint_step and dataset.holdout_path"
             )
-        if self.task == "export" and self.export is None:
-            raise ValueError("task export needs export")
         if self.task == "export" and self.export is None:
             raise ValueError("task export needs export")
         if not Path(self.run_dir).is_absolute():
