@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -107,7 +108,8 @@ def test_evaluation_scores_with_the_scorer_and_writes_its_version(
     output = tmp_path / "eval.json"
     summary = evaluate.run_evaluation(
         cast(Any, None),
-        None,
+        # A tokenizer without a chat template: prompts stay in the examples' turn format.
+        SimpleNamespace(chat_template=None),
         [example(0, "B"), example(1, "B"), example(2, "A")],
         max_examples=10,
         max_new_tokens=8,

@@ -9,16 +9,15 @@ answer and the answer's text), which a model's own chat template renders
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tunix_rt.traces import scorer
+
 MODEL_TURN = "<start_of_turn>model\n"
 USER_TURN = "<start_of_turn>user\n"
 END_OF_TURN = "<end_of_turn>"
-_ANSWER = re.compile(r"Answer:(.*?)(?:<end_of_turn>|$)", re.DOTALL)
-_FORMAT = re.compile(r"^(Reasoning:\n(\d+\. [^\n]*\n)+)?Answer: [^\n]*?\s*(<end_of_turn>)?\s*$")
 
 
 class DatasetError(ValueError):
@@ -56,18 +55,9 @@ def extract_user_prompt(prompt: str) -> str:
     return text.split(END_OF_TURN, 1)[0]
 
 
-def extract_answer(generated: str) -> str | None:
-    """The text after the first "Answer:" up to <end_of_turn> (or the end), stripped.
-
-    Anything the model adds after its answer (a second "Answer:" line...) makes it wrong.
-    """
-    match = _ANSWER.search(generated)
-    return match.group(1).strip() if match else None
-
-
-def is_format_ok(generated: str) -> bool:
-    """Reasoning:/numbered steps (optional)/Answer: <text>, and nothing else."""
-    return _FORMAT.match(generated.strip()) is not None
+# Answer extraction and the format check are the one scorer's (traces/scorer.py).
+extract_answer = scorer.extract_answer
+is_format_ok = scorer.is_format_ok
 
 
 def gemma_turns(messages: list[dict[str, str]]) -> str:
