@@ -10,6 +10,10 @@ pruning saved against the unpruned sweep.
 
     python bench/sweep.py                  # 8 trials, steps in {150, 300}
     python bench/sweep.py --quick          # 4 trials, steps in {60, 120}: a smoke run
+
+Figures (docs/api.md, Sweeps): --trials 6 --steps 500,1000 --eval-every 100 found a 1.000
+held-out exact match with and without pruning; the median pruner ran 2,104 training steps
+instead of 4,000 (850 s against 994 s wall on a loaded 2-core machine).
 """
 
 from __future__ import annotations
