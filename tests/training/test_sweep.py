@@ -64,7 +64,7 @@ async def test_real_two_trial_sweep_records_real_evaluations(
     wsettings = settings.model_copy(update={"jax_cache_dir": Path(jax_cache_dir)})
     controller = SweepController(wsettings, sessions, None, interval_s=0.5)
     worker = Worker(WorkerContext(settings=wsettings, sessions=sessions, hub=None))
-    controller.start()
+    await controller.start()
     worker.start()
     try:
         loop = asyncio.get_running_loop()

@@ -34,7 +34,7 @@ async def start_server_services(ctx: AppContext, *, embedded_workers: int) -> No
     reaper.start()
     ctx.services.append(reaper)
     sweeps = SweepController(ctx.settings, ctx.sessions, ctx.hub)
-    sweeps.start()
+    await sweeps.start()
     ctx.services.append(sweeps)
     for index in range(embedded_workers):
         worker = Worker(wctx, worker_id=make_worker_id(index))

@@ -86,7 +86,7 @@ async def run_workers(settings: Settings, concurrency: int) -> None:
         loop.add_signal_handler(sig, on_signal)
     try:
         reaper.start()
-        sweeps.start()
+        await sweeps.start()
         for w in workers:
             w.start()
         await stop.wait()

@@ -13,7 +13,9 @@ asked and none is active, ends the sweep; (3) otherwise asks Optuna for new tria
 max_parallel active ones and n_trials in all, each enqueued as an ordinary run.
 
 Wake-ups: a status or metric notice from the hub (a trial run moved, a mid-training eval
-landed) or every CONTROLLER_INTERVAL_S.
+landed) or every CONTROLLER_INTERVAL_S; with no sweep running, a "sweep" notice (one was
+created in this process) or every IDLE_INTERVAL_S. A process's first pass runs in `start`,
+before it serves or claims.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ CONTROLLER_INTERVAL_S = 1.0
 # Metric notices arrive every training step: steps are at least this far apart.
 MIN_STEP_GAP_S = 0.3
 WAKE_KINDS = frozenset({"status", "metric", "sweep", "reconnected"})
+IDLE_INTERVAL_S = 5.0
+IDLE_WAKE_KINDS = frozenset({"sweep", "reconnected"})
 MAX_TRIAL_TAG_CHARS = 64
 
 log = logging.getLogger(__name__)
@@ -163,7 +167,8 @@ def _ask(
 
 
 class SweepController:
-    """Advances every running sweep on wake-ups and every CONTROLLER_INTERVAL_S."""
+    """Advances every running sweep on wake-ups and every CONTROLLER_INTERVAL_S; while no
+    sweep runs, it looks only every IDLE_INTERVAL_S (or when a sweep is created here)."""
 
     def __init__(
         self,
@@ -172,20 +177,29 @@ class SweepController:
         hub: Hub | None,
         *,
         interval_s: float = CONTROLLER_INTERVAL_S,
+        idle_interval_s: float = IDLE_INTERVAL_S,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
         self.hub = hub
         self.interval_s = interval_s
+        self.idle_interval_s = idle_interval_s
         self.steps = 0
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._advance_forever(), name="sweep-controller")
+    async def start(self) -> None:
+        """One pass now (a restarted process resumes its sweeps before it serves), then the
+        loop in the background. A database that is down at start only delays the pass."""
+        active = 0
+        try:
+            active = await self.advance_all()
+        except Exception as exc:
+            log.warning("sweep controller first pass failed: %s", exc)
+        self._task = asyncio.create_task(self._advance_forever(active), name="sweep-controller")
 
     async def advance_all(self) -> int:
-        """One step of every running sweep; returns how many sweeps were stepped."""
+        """One step of every running sweep; returns how many sweeps were running."""
         async with self.sessions() as session:
             sweep_ids = await store.list_active_sweep_ids(session)
         for sweep_id in sweep_ids:
@@ -204,33 +218,38 @@ class SweepController:
                     self.hub.publish_local(notice)
         return len(sweep_ids)
 
-    async def _advance_forever(self) -> None:
+    async def _advance_forever(self, active: int) -> None:
         hub = self.hub
         sub_cm = hub.subscribe(None) if hub is not None else contextlib.nullcontext()
         async with sub_cm as sub:
             while not self._stopping.is_set():
+                await self._wait(sub, active)
+                if self._stopping.is_set():
+                    break
                 try:
-                    await self.advance_all()
+                    active = await self.advance_all()
                 except Exception as exc:  # database unavailable: try again next round
                     log.warning("sweep controller pass failed: %s", exc)
-                await self._wait(sub)
 
-    async def _wait(self, sub: Subscription | None) -> None:
+    async def _wait(self, sub: Subscription | None, active: int) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), MIN_STEP_GAP_S)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.interval_s - MIN_STEP_GAP_S
+        interval = self.interval_s if active else self.idle_interval_s
+        # While no sweep runs, only a new sweep matters (a trial run's notices cannot).
+        kinds = WAKE_KINDS if active else IDLE_WAKE_KINDS
+        deadline = loop.time() + interval - MIN_STEP_GAP_S
         while not self._stopping.is_set() and (left := deadline - loop.time()) > 0:
             if sub is None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), left)
                 return
-            if await sub.wait(min(left, 0.25)) and sub.pop_kinds() & WAKE_KINDS:
+            if await sub.wait(min(left, 0.25)) and sub.pop_kinds() & kinds:
                 return
 
     async def stop(self) -> None:
+        self._stopping.set()
         if self._task is not None:
-            self._stopping.set()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None
