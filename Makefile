@@ -12,7 +12,9 @@ WEB_SOURCES := $(filter-out $(WEB_API_TYPES),$(shell find web/src web/index.html
 # The server code the OpenAPI schema comes from (routes and the schema modules they use).
 WEB_SERVER_SOURCES := $(shell find src/tunix_rt -name '*.py' -not -path '*/web/*' 2>/dev/null)
 CHROMIUM ?= /usr/bin/chromium
-PYTEST_ARGS ?=
+# Two processes, each test file on one of them (module fixtures and servers stay per file):
+# most tests wait on servers, children and databases, so two processes fit two cores.
+PYTEST_ARGS ?= -n 2 --dist loadfile
 
 .PHONY: run test lint format bench web install chromium clean test-py test-web
 

@@ -236,7 +236,7 @@ UNKNOWN_RUN_PATHS = [
     ("GET", "/logs"),
     ("GET", "/logs/snapshot"),
     ("GET", "/artifacts"),
-    ("GET", f"/artifacts/{uuid.uuid4()}/download"),
+    ("GET", "/artifacts/5b1f9c1e-0000-4000-8000-000000000001/download"),
     ("DELETE", ""),
 ]
 
