@@ -45,47 +45,6 @@ def pin_reason(evaluation_id: uuid.UUID) -> str:
     return f"evaluation:{evaluation_id}"
 
 
-async def checkpoint_steps(session: AsyncSession, run_id: uuid.UUID) -> dict[int, str]:
-    """The run's registered checkpoints: step -> artifact name."""
-    names = (
-        await session.execute(
-            select(models.RunArtifact.name).where(
-                models.RunArtifact.run_id == run_id,
-                models.RunArtifact.name.startswith(f"{artifacts.CHECKPOINTS_DIR}/"),
-            )
-        )
-    ).scalars()
-    steps: dict[int, str] = {}
-    for name in names:
-        tail = name.rsplit("/", 1)[1]
-        if tail.isdigit():
-            steps[int(tail)] = name
-    return steps
-
-
-async def resolve_step(session: AsyncSession, run: models.Run, checkpoint: str | int) -> int:
-    steps = await checkpoint_steps(session, run.id)
-    if not steps:
-        raise errors.Conflict(
-            f"run {run.id} has no committed checkpoint to evaluate yet", status=run.status
-        )
-    if checkpoint == "latest":
-        return max(steps)
-    if checkpoint == "best":
-        if run.best_step is None:
-            raise errors.Conflict(
-                f"run {run.id} has no best checkpoint: it needs evaluations during training "
-                "(eval_every_steps) at checkpoint steps",
-                status=run.status,
-            )
-        checkpoint = run.best_step
-    step = int(checkpoint)
-    if step not in steps:
-        known = ", ".join(str(s) for s in sorted(steps))
-        raise errors.NotFound(f"run {run.id} has no checkpoint at step {step} (it has: {known})")
-    return step
-
-
 async def submit_evaluation(
     session: AsyncSession, request: EvaluationRequest, settings: Settings
 ) -> tuple[models.Evaluation, models.Run, Notice]:
@@ -97,7 +56,7 @@ async def submit_evaluation(
         raise errors.ValidationFailed("run_id: only a training run (not a dry run) has checkpoints")
     dataset_key = request.dataset_key or source.dataset_key
     await dataset_store.read_dataset(session, dataset_key)
-    step = await resolve_step(session, source, request.checkpoint)
+    step = await run_checkpoints.resolve_step(session, source, request.checkpoint, "evaluate")
     evaluation_id = uuid.uuid4()
     # Pin first, under the run's row lock: a worker pruning the run's checkpoints meanwhile
     # either ran before (the pin then refuses a deleted step) or waits for this transaction.

@@ -99,6 +99,31 @@ async def list_checkpoints(session: AsyncSession, run_id: uuid.UUID) -> RunCheck
     )
 
 
+async def resolve_step(
+    session: AsyncSession, run: models.Run, checkpoint: str | int, purpose: str
+) -> int:
+    """The step "latest", "best" or STEP names (for an evaluation or an export: `purpose`).
+    Whether a given step exists is checked by pin_checkpoint, under the run's row lock."""
+    rows = await retention.checkpoint_rows(session, run.id)
+    if not rows:
+        raise errors.Conflict(
+            f"run {run.id} has no committed checkpoint to {purpose} yet", status=run.status
+        )
+    if checkpoint == "latest":
+        return max(rows)
+    if checkpoint == "best":
+        if run.best_step is None:
+            raise errors.Conflict(
+                f"run {run.id} has no best checkpoint: it needs evaluations during training "
+                "(eval_every_steps) at checkpoint steps",
+                status=run.status,
+            )
+        return run.best_step
+    if isinstance(checkpoint, bool) or not isinstance(checkpoint, int) or checkpoint < 0:
+        raise errors.ValidationFailed('checkpoint must be "latest", "best" or a step >= 0')
+    return checkpoint
+
+
 async def _lock_run(session: AsyncSession, run_id: uuid.UUID) -> models.Run:
     """Write the run row first (serialises with a worker's fenced prune), then read it."""
     await queue.update_run_fields(session, run_id, updated_at=utcnow())

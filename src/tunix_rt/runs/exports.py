@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tunix_rt import errors
 from tunix_rt.db import models
 from tunix_rt.db.types import utcnow
-from tunix_rt.runs import artifacts, materialize, queue, retention, states
+from tunix_rt.runs import artifacts, materialize, queue, states
 from tunix_rt.runs import checkpoints as run_checkpoints
 from tunix_rt.runs.notify import Notice
 from tunix_rt.runs.schema import PRESET_MODELS
@@ -81,27 +81,6 @@ def is_lora(run: models.Run) -> bool:
     return (run.request or {}).get("lora_rank") is not None
 
 
-async def resolve_step(session: AsyncSession, run: models.Run, checkpoint: str | int) -> int:
-    rows = await retention.checkpoint_rows(session, run.id)
-    if not rows:
-        raise errors.Conflict(
-            f"run {run.id} has no committed checkpoint to export yet", status=run.status
-        )
-    if checkpoint == "latest":
-        return max(rows)
-    if checkpoint == "best":
-        if run.best_step is None:
-            raise errors.Conflict(
-                f"run {run.id} has no best checkpoint: it needs evaluations during training "
-                "(eval_every_steps) at checkpoint steps",
-                status=run.status,
-            )
-        return run.best_step
-    if isinstance(checkpoint, bool) or not isinstance(checkpoint, int) or checkpoint < 0:
-        raise errors.ValidationFailed('checkpoint must be "latest", "best" or a step >= 0')
-    return checkpoint
-
-
 async def submit_export(
     session: AsyncSession, run_id: uuid.UUID, request: ExportRequest, settings: Settings
 ) -> tuple[models.Run, int, Notice]:
@@ -117,7 +96,7 @@ async def submit_export(
             f"{' of a from-scratch preset' if source.model_id in PRESET_MODELS else ''}: "
             'export it with format "hf"'
         )
-    step = await resolve_step(session, source, request.checkpoint)
+    step = await run_checkpoints.resolve_step(session, source, request.checkpoint, "export")
     # Pin first, under the run's row lock: a prune either ran before (the pin then refuses
     # a deleted step) or waits for this transaction.
     await run_checkpoints.pin_checkpoint(session, source.id, step, pin_reason(request.format))
