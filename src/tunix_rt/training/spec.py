@@ -128,12 +128,38 @@ class ExportSpec(_Strict):
     max_shard_bytes: int = Field(default=5 * 1024**3, ge=1024)
 
 
+class GRPOSpec(_Strict):
+    """Algorithm "grpo" (training/grpo.py): group-relative policy optimisation with Tunix."""
+
+    num_generations: int = Field(default=4, ge=2, le=64)  # completions per prompt (a group)
+    num_iterations: int = Field(default=1, ge=1, le=16)  # policy updates per batch of rollouts
+    beta: float = Field(default=0.04, ge=0, le=10)  # KL to the reference (initial) policy
+    epsilon: float = Field(default=0.2, gt=0, le=1)  # clipping
+    temperature: float = Field(default=0.9, gt=0, le=5)  # sampling temperature of rollouts
+    max_new_tokens: int = Field(default=64, ge=1, le=4096)
+    reward_correct: float = Field(default=1.0, ge=0, le=100)  # answer == expected (shared scorer)
+    reward_format: float = Field(default=0.2, ge=0, le=100)  # format compliance (shared scorer)
+    length_penalty: float = Field(default=0.0, ge=0, le=100)  # penalty for completion length
+    rollout_every_steps: int = Field(default=10, ge=1)  # store sampled completions every N steps
+    rollout_prompts: int = Field(default=4, ge=1, le=256)  # ...of this many prompts
+
+
+class InitSpec(_Strict):
+    """A committed checkpoint of the source (SFT) run, linked by the worker into the attempt
+    dir: <run_dir>/<checkpoint_dir>/<step>/ exactly as the source run wrote it (Orbax; LoRA
+    params only for a LoRA run: base weights come from spec.model's directory)."""
+
+    checkpoint_dir: str = "init/checkpoints"
+    step: int = Field(ge=0)
+    source_run_id: str | None = None
+
+
 class Spec(_Strict):
     spec_version: Literal[1] = 1
     run_id: str = Field(default="local", min_length=1)
     attempt: int = Field(default=1, ge=1)
     run_dir: str = Field(min_length=1)
-    algorithm: Literal["sft"] = "sft"
+    algorithm: Literal["sft", "grpo"] = "sft"
     # "evaluate": restore evaluation.checkpoint_step and evaluate dataset.holdout_path (an
     # evaluation job); "train": train, then evaluate.
     task: Literal["train", "evaluate", "export"] = "train"
@@ -145,6 +171,8 @@ class Spec(_Strict):
     evaluation: EvaluationSpec = EvaluationSpec()
     jax_cache_dir: str | None = None
     export: ExportSpec | None = None
+    grpo: GRPOSpec | None = None
+    init: InitSpec | None = None
 
     @model_validator(mode="after")
     def _check_combinations(self) -> Spec:
@@ -163,6 +191,8 @@ class Spec(_Strict):
             )
         if self.task == "export" and self.export is None:
             raise ValueError("task export needs export")
+        if self.algorithm == "grpo" and self.task == "train" and self.grpo is None:
+            raise ValueError("algorithm grpo with task train needs grpo")
         if not Path(self.run_dir).is_absolute():
             raise ValueError("run_dir must be an absolute path")
         return self
