@@ -87,6 +87,15 @@ TokenizerSpec = Annotated[
 ]
 
 
+class MeshSpec(_Strict):
+    """A device mesh of data x model devices (training/devices.py). The run needs exactly
+    data * model local devices (the child exits 2 naming the count it has); batch_size must
+    divide by data."""
+
+    data: int = Field(default=1, ge=1, le=4096)
+    model: int = Field(default=1, ge=1, le=4096)
+
+
 class Hyperparameters(_Strict):
     learning_rate: float = Field(default=3e-3, gt=0, le=1)
     warmup_fraction: float = Field(default=0.1, ge=0, lt=1)
@@ -100,6 +109,10 @@ class Hyperparameters(_Strict):
     save_every_steps: int = Field(default=100, ge=1)
     keep_checkpoints: int = Field(default=2, ge=1, le=100)
     weight_decay: float = Field(default=0.0, ge=0, le=1)
+    # Weights and compute; the loss and the optimizer's moments stay float32 (docs/training.md).
+    dtype: Literal["float32", "bfloat16"] = "float32"
+    # None: one device (the first local one), no mesh.
+    mesh: MeshSpec | None = None
 
 
 class EvaluationSpec(_Strict):
@@ -193,6 +206,11 @@ class Spec(_Strict):
             raise ValueError("task export needs export")
         if self.algorithm == "grpo" and self.task == "train" and self.grpo is None:
             raise ValueError("algorithm grpo with task train needs grpo")
+        if hp.mesh is not None and hp.batch_size % hp.mesh.data:
+            raise ValueError(
+                f"hyperparameters.batch_size {hp.batch_size} must be divisible by "
+                f"mesh.data {hp.mesh.data}"
+            )
         if not Path(self.run_dir).is_absolute():
             raise ValueError("run_dir must be an absolute path")
         return self
