@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -16,6 +16,7 @@ from tunix_rt.db.types import utcnow
 from tunix_rt.runs import best, states
 from tunix_rt.settings import Settings
 from tunix_rt.traces.schema import check_optional_text, check_text
+from tunix_rt.training.spec import GRPOSpec
 
 PRESET_MODELS = ("tiny", "small")
 # model_id of a request that gave only model_path: replaced by <family>-<size> from the
@@ -33,6 +34,22 @@ TAG_PATTERN = r"^[A-Za-z0-9_.:-]+$"
 TAG_RE = re.compile(TAG_PATTERN)
 # What a person calls a run: stored in runs.name / runs.notes / run_tags, not in runs.request.
 LABEL_FIELDS = frozenset({"name", "tags", "notes"})
+Algorithm = Literal["sft", "grpo"]
+# Taken from the init_from run (same architecture, tokenizer and LoRA shape as its checkpoint).
+FROM_INIT_SOURCE = ("model_path", "lora_rank", "lora_alpha", "max_seq_length")
+
+
+class InitFrom(BaseModel):
+    """Start from a committed checkpoint of another training run of this service. The step
+    is resolved when the run is submitted ("latest" / "best" become a number) and pinned, so
+    retention keeps it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: uuid.UUID
+    checkpoint: Literal["latest", "best"] | Annotated[int, Field(ge=0)] = Field(
+        default="latest", description='"latest", "best" or a checkpoint step.'
+    )
 
 
 def check_tag(value: str) -> str:
@@ -111,6 +128,16 @@ class RunRequest(BaseModel):
     name: RunName | None = None
     tags: TagList = Field(default_factory=list, description=f"At most {MAX_TAGS} tags.")
     notes: RunNotes = ""
+    algorithm: Algorithm = Field(
+        default="sft", description="sft: supervised fine-tuning; grpo: RL with scorer rewards."
+    )
+    init_from: InitFrom | None = Field(
+        default=None,
+        description="Start from another run's checkpoint (its model, tokenizer and LoRA shape).",
+    )
+    grpo: GRPOSpec | None = Field(
+        default=None, description="GRPO settings (algorithm grpo; defaults when left out)."
+    )
 
     @field_validator("dataset_key", "model_path")
     @classmethod
@@ -145,8 +172,30 @@ class RunRequest(BaseModel):
         return value
 
     @model_validator(mode="after")
+    def _check_algorithm(self) -> RunRequest:
+        if self.grpo is not None and self.algorithm != "grpo":
+            raise ValueError("grpo settings need algorithm grpo")
+        if self.algorithm == "grpo":
+            if self.init_from is None and not self.model_path:
+                raise ValueError(
+                    "algorithm grpo needs init_from (a trained run's checkpoint) or model_path"
+                )
+            if self.grpo is None:
+                self.grpo = GRPOSpec()
+        if self.init_from is not None:
+            given = [name for name in FROM_INIT_SOURCE if getattr(self, name) is not None]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)}: taken from the init_from run, do not give "
+                    f"{'it' if len(given) == 1 else 'them'}"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _check_model_path(self) -> RunRequest:
-        if self.model_id not in PRESET_MODELS and not self.model_path:
+        if self.init_from is not None:
+            pass  # model_id is the init_from run's (set when the run is submitted)
+        elif self.model_id not in PRESET_MODELS and not self.model_path:
             raise ValueError(f"model_path is required for model_id {self.model_id!r}")
         if self.max_steps is not None and self.num_epochs is not None:
             raise ValueError("give max_steps or num_epochs, not both")
