@@ -30,7 +30,12 @@ from tunix_rt.datasets import store as dataset_store
 from tunix_rt.db import models
 from tunix_rt.hf import config as hf_config
 from tunix_rt.runs import artifacts
-from tunix_rt.runs.schema import MODEL_ID_FROM_CONFIG, PRESET_MODELS, RunRequest
+from tunix_rt.runs.schema import (
+    DEFAULT_BATCH_SIZE,
+    MODEL_ID_FROM_CONFIG,
+    PRESET_MODELS,
+    RunRequest,
+)
 from tunix_rt.settings import Settings
 
 SPEC_VERSION = 1
@@ -39,7 +44,7 @@ DEFAULT_VOCAB_SIZE = 512
 DEFAULTS: dict[str, Any] = {
     "learning_rate": 3e-3,
     "warmup_fraction": 0.1,
-    "batch_size": 16,
+    "batch_size": DEFAULT_BATCH_SIZE,
     "max_seq_length": 128,
     "seed": 0,
     "save_every_steps": 100,
@@ -183,6 +188,8 @@ def build_spec(run: models.Run, settings: Settings) -> dict[str, Any]:
             "save_every_steps": pick("save_every_steps"),
             "keep_checkpoints": pick("keep_checkpoints"),
             "weight_decay": 0.0,
+            "dtype": req.get("dtype") or "float32",
+            "mesh": req.get("mesh"),
         },
         "evaluation": {
             "max_new_tokens": pick("eval_max_new_tokens"),

@@ -91,6 +91,19 @@ TagList = Annotated[
 ]
 RunName = Annotated[str, Field(max_length=MAX_NAME_CHARS), AfterValidator(check_name)]
 RunNotes = Annotated[str, Field(max_length=MAX_NOTES_CHARS), AfterValidator(check_text)]
+# The batch size a request that gives none trains with (runs/materialize.py DEFAULTS).
+DEFAULT_BATCH_SIZE = 16
+MAX_MESH_AXIS = 4096
+
+
+class RunMesh(BaseModel):
+    """data x model devices for one run; the child refuses (exit 2) a mesh larger than the
+    devices it sees."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: int = Field(default=1, ge=1, le=MAX_MESH_AXIS)
+    model: int = Field(default=1, ge=1, le=MAX_MESH_AXIS)
 
 
 class RunRequest(BaseModel):
@@ -113,6 +126,9 @@ class RunRequest(BaseModel):
     lora_rank: int | None = Field(default=None, ge=1, le=512)
     lora_alpha: float | None = Field(default=None, gt=0, le=1e6)
     warmup_fraction: float | None = Field(default=None, ge=0, lt=1)
+    # Weights and compute precision (default float32); the device mesh (default one device).
+    dtype: Literal["float32", "bfloat16"] | None = None
+    mesh: RunMesh | None = None
     eval_max_examples: int | None = Field(default=None, ge=0, le=100_000)
     eval_max_new_tokens: int | None = Field(default=None, ge=1, le=4096)
     eval_every_steps: int | None = Field(default=None, ge=1)
@@ -205,6 +221,11 @@ class RunRequest(BaseModel):
             raise ValueError("lora_rank needs a pretrained model (model_id <family>-<size>)")
         if self.lora_alpha is not None and self.lora_rank is None:
             raise ValueError("lora_alpha needs lora_rank")
+        batch_size = self.batch_size if self.batch_size is not None else DEFAULT_BATCH_SIZE
+        if self.mesh is not None and batch_size % self.mesh.data:
+            raise ValueError(
+                f"batch_size {batch_size} must be divisible by mesh.data {self.mesh.data}"
+            )
         evaluating = bool(self.eval_every_steps or self.eval_at_checkpoints)
         if self.best_metric is None:
             self.best_metric = best.default_best_metric(
