@@ -355,3 +355,37 @@ class Sweep(Base):
         Index("ix_sweeps_status", "status"),
         Index("ix_sweeps_created_at", "created_at"),
     )
+
+
+class RunRollout(Base):
+    """One sampled completion of a GRPO run at a step (rollouts/step-<step>.jsonl), with the
+    scorer's verdict, the reward terms and the group-relative advantage. A resumed attempt
+    that samples a step again replaces that step's rows."""
+
+    __tablename__ = "run_rollouts"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False
+    )
+    # The attempt (fencing token) that stored the row.
+    fence: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    step: Mapped[int] = mapped_column(Integer, nullable=False)
+    prompt_index: Mapped[int] = mapped_column(Integer, nullable=False)
+    generation: Mapped[int] = mapped_column(Integer, nullable=False)
+    prompt: Mapped[str] = mapped_column(Text, nullable=False)
+    expected: Mapped[str] = mapped_column(Text, nullable=False)
+    completion: Mapped[str] = mapped_column(Text, nullable=False)
+    answer: Mapped[str | None] = mapped_column(Text, nullable=True)
+    correct: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    format_ok: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    rewards: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
+    reward: Mapped[float] = mapped_column(Float, nullable=False)
+    advantage: Mapped[float] = mapped_column(Float, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+    __table_args__ = (
+        Index(
+            "ix_run_rollouts_run_step", "run_id", "step", "prompt_index", "generation", unique=True
+        ),
+    )
