@@ -65,6 +65,13 @@ class Settings(BaseSettings):
     sse_heartbeat_s: float = Field(default=15.0, gt=0)
     jax_cache_dir: Path | None = None
 
+    # Trying a run's model (POST /api/tunix/runs/{id}/generate): a child process per call.
+    sample_command: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [sys.executable, "-m", "tunix_rt.training.sample"]
+    )
+    generate_timeout_s: float = Field(default=300.0, gt=0)
+    generate_max_concurrent: int = Field(default=1, ge=1, le=16)
+
     # Database deadlines: a call past one fails (503 from the API) instead of hanging.
     # One statement (PostgreSQL statement_timeout; the client gives up a little later).
     db_statement_timeout_s: float = Field(default=60.0, gt=0)
@@ -76,7 +83,7 @@ class Settings(BaseSettings):
     # SQLite: waiting for another writer's lock.
     db_busy_timeout_s: float = Field(default=30.0, gt=0)
 
-    @field_validator("worker_command", "model_roots", mode="before")
+    @field_validator("worker_command", "model_roots", "sample_command", mode="before")
     @classmethod
     def _parse_list(cls, value: Any) -> Any:
         return _split_list(value)
