@@ -6,7 +6,7 @@ import type { Run, RunRequest } from '../api/types';
 import { shortId } from '../lib/format';
 
 export type RunField = keyof RunRequest;
-export type FieldKind = 'int' | 'float' | 'text' | 'textarea' | 'bool' | 'choice' | 'tags' | 'model';
+export type FieldKind = 'int' | 'float' | 'text' | 'textarea' | 'bool' | 'choice' | 'tags' | 'model' | 'mesh';
 export type FieldSection = 'main' | 'labels' | 'training' | 'checkpoints' | 'evaluation' | 'queue';
 
 export interface FieldSpec {
@@ -31,6 +31,9 @@ export const TAG_PATTERN = '^[A-Za-z0-9_.:-]+$';
 export const MAX_TAGS = 20;
 export const MAX_NAME_CHARS = 200;
 export const PRESET_MODELS = ['tiny', 'small'] as const;
+/** A mesh input: DATAxMODEL devices, each axis 1..MAX_MESH_AXIS (the API's RunMesh). */
+export const MESH_PATTERN = /^\s*(\d+)\s*[xX×]\s*(\d+)\s*$/;
+export const MAX_MESH_AXIS = 4096;
 
 export const RUN_FIELDS = {
   dataset_key: { label: 'Dataset', kind: 'text', section: 'main', minLength: 1, maxLength: 300 },
@@ -59,6 +62,8 @@ export const RUN_FIELDS = {
   warmup_fraction: { label: 'Warmup fraction', kind: 'float', section: 'training', min: 0, exclusiveMax: 1 },
   lora_rank: { label: 'LoRA rank (pretrained models)', kind: 'int', section: 'training', min: 1, max: 512 },
   lora_alpha: { label: 'LoRA alpha', kind: 'float', section: 'training', exclusiveMin: 0, max: 1e6 },
+  dtype: { label: 'Precision', kind: 'choice', section: 'training', choices: ['float32', 'bfloat16'] },
+  mesh: { label: 'Device mesh (data x model)', kind: 'mesh', section: 'training', hint: 'e.g. 2x2; empty: one device' },
   keep_checkpoints: { label: 'Keep checkpoints', kind: 'int', section: 'checkpoints', min: 1, max: 100 },
   best_metric: {
     label: 'Best checkpoint by',
@@ -117,6 +122,7 @@ export function valuesFromRequest(request: Record<string, unknown>): FormValues 
     const spec = specOf(field);
     const value = request[field];
     if (spec.kind === 'bool') values[field] = value === true ? 'true' : 'false';
+    else if (spec.kind === 'mesh') values[field] = meshText(value);
     else if (Array.isArray(value)) values[field] = value.join(' ');
     else values[field] = value === null || value === undefined ? '' : String(value);
   }
@@ -135,6 +141,18 @@ export function cloneValues(run: Run): FormValues {
     tags: run.tags,
     notes: run.notes,
   });
+}
+
+function meshText(value: unknown): string {
+  if (value === null || typeof value !== 'object') return '';
+  const mesh = value as { data?: number; model?: number };
+  return `${mesh.data ?? 1}x${mesh.model ?? 1}`;
+}
+
+/** "2x2" as the API's mesh; null when the text is not DATAxMODEL. */
+export function parseMesh(raw: string): { data: number; model: number } | null {
+  const match = MESH_PATTERN.exec(raw);
+  return match ? { data: Number(match[1]), model: Number(match[2]) } : null;
 }
 
 export function parseTags(raw: string): string[] {
@@ -163,6 +181,13 @@ export function checkField(field: RunField, raw: string): string | null {
   }
   const text = spec.kind === 'textarea' ? raw : raw.trim();
   if (text === '') return null;
+  if (spec.kind === 'mesh') {
+    const mesh = parseMesh(text);
+    if (!mesh) return 'give DATAxMODEL devices, e.g. 2x2';
+    if (Math.min(mesh.data, mesh.model) < 1 || Math.max(mesh.data, mesh.model) > MAX_MESH_AXIS)
+      return `each mesh axis must be 1 to ${MAX_MESH_AXIS}`;
+    return null;
+  }
   if (spec.kind === 'int' || spec.kind === 'float') {
     if (spec.kind === 'int' && !/^[-+]?\d+$/.test(text)) return 'Input should be a valid integer';
     const value = Number(text);
@@ -204,6 +229,9 @@ export function buildRequest(values: FormValues): RunRequest {
       if (tags.length) body[field] = tags;
     } else if (spec.kind === 'textarea') {
       if (raw.trim() !== '') body[field] = raw;
+    } else if (spec.kind === 'mesh') {
+      const mesh = parseMesh(raw);
+      if (mesh) body[field] = mesh;
     } else if (raw.trim() !== '') {
       body[field] = spec.kind === 'int' || spec.kind === 'float' ? Number(raw.trim()) : raw.trim();
     }

@@ -34,6 +34,8 @@ const EVERY_FIELD: Record<RunField, { input: string | boolean; sent: unknown }> 
   warmup_fraction: { input: '0.1', sent: 0.1 },
   lora_rank: { input: '8', sent: 8 },
   lora_alpha: { input: '16', sent: 16 },
+  dtype: { input: 'bfloat16', sent: 'bfloat16' },
+  mesh: { input: '2x2', sent: { data: 2, model: 2 } },
   keep_checkpoints: { input: '3', sent: 3 },
   best_metric: { input: 'eval/exact_match', sent: 'eval/exact_match' },
   best_mode: { input: 'max', sent: 'max' },

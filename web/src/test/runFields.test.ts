@@ -7,6 +7,7 @@ const dumped = import.meta.glob('../../openapi.json', { eager: true, import: 'de
 
 interface JsonSchema {
   type?: string;
+  $ref?: string;
   anyOf?: JsonSchema[];
   minimum?: number;
   maximum?: number;
@@ -21,15 +22,20 @@ interface JsonSchema {
   properties?: Record<string, JsonSchema>;
 }
 
-function runRequestSchema(): Record<string, JsonSchema> {
+function componentSchemas(): Record<string, JsonSchema> {
   const openapi = Object.values(dumped)[0] as { components: { schemas: Record<string, JsonSchema> } } | undefined;
   if (!openapi) throw new Error('web/openapi.json is missing: run `make web` first');
-  return openapi.components.schemas.RunRequest.properties ?? {};
+  return openapi.components.schemas;
 }
 
-/** The schema of a value that may also be null: its non-null branch. */
+function runRequestSchema(): Record<string, JsonSchema> {
+  return componentSchemas().RunRequest.properties ?? {};
+}
+
+/** The schema of a value that may also be null: its non-null branch (a $ref followed). */
 function valueSchema(schema: JsonSchema): JsonSchema {
-  return schema.anyOf?.find((s) => s.type !== 'null') ?? schema;
+  const value = schema.anyOf?.find((s) => s.type !== 'null') ?? schema;
+  return value.$ref ? componentSchemas()[value.$ref.split('/').pop() ?? ''] : value;
 }
 
 function limitsOf(schema: JsonSchema) {
@@ -84,6 +90,7 @@ describe('RUN_FIELDS', () => {
         number: ['float'],
         boolean: ['bool'],
         array: ['tags'],
+        object: ['mesh'],
         string: ['text', 'textarea', 'choice', 'model'],
       };
       expect({ field, ok: expected[String(type)]?.includes(kind) }).toEqual({ field, ok: true });
@@ -110,6 +117,9 @@ describe('checkField', () => {
     expect(checkField('best_metric', 'accuracy')).toContain('should match pattern');
     expect(checkField('best_metric', 'eval/exact_match')).toBeNull();
     expect(checkField('max_steps', '')).toBeNull(); // empty: the server's default
+    expect(checkField('mesh', '2x2')).toBeNull();
+    expect(checkField('mesh', '2 by 2')).toBe('give DATAxMODEL devices, e.g. 2x2');
+    expect(checkField('mesh', '0x2')).toBe('each mesh axis must be 1 to 4096');
   });
 });
 
@@ -121,7 +131,14 @@ describe('cloneValues', () => {
       name: 'n'.repeat(200),
       tags: ['a', 'b'],
       notes: 'why',
-      request: { dataset_key: 'duel-v1', model_id: 'tiny', max_steps: 30, eval_at_checkpoints: true, best_mode: 'max' },
+      request: {
+        dataset_key: 'duel-v1',
+        model_id: 'tiny',
+        max_steps: 30,
+        eval_at_checkpoints: true,
+        best_mode: 'max',
+        mesh: { data: 2, model: 1 },
+      },
     } as unknown as Run;
     const values = cloneValues(run);
     expect(values.name).toBe(`${'n'.repeat(192)} (clone)`);
@@ -133,6 +150,7 @@ describe('cloneValues', () => {
       dry_run: false,
       eval_at_checkpoints: true,
       best_mode: 'max',
+      mesh: { data: 2, model: 1 },
       name: values.name,
       tags: ['a', 'b'],
       notes: 'why',
