@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,19 @@ def read_notes(notes: str | None, notes_file: Path | None) -> str | None:
         return notes_file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         fail(f"cannot read --notes-file {notes_file}: {exc}")
+
+
+MESH_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
+
+
+def parse_mesh(text: str | None) -> dict[str, int] | None:
+    """--mesh DATAxMODEL (e.g. 2x2) as the request's {"data": 2, "model": 2}."""
+    if text is None:
+        return None
+    match = MESH_RE.match(text)
+    if not match:
+        fail(f"--mesh must be DATAxMODEL devices, e.g. 2x2; got {text!r}")
+    return {"data": int(match[1]), "model": int(match[2])}
 
 
 def build_request(
@@ -86,6 +100,12 @@ def submit(
     keep_checkpoints: int | None = typer.Option(None, "--keep-checkpoints", min=1),
     lora_rank: int | None = typer.Option(None, "--lora-rank", min=1),
     lora_alpha: float | None = typer.Option(None, "--lora-alpha"),
+    dtype: str | None = typer.Option(
+        None, "--dtype", help="float32 (default) or bfloat16 weights and compute."
+    ),
+    mesh: str | None = typer.Option(
+        None, "--mesh", help="DATAxMODEL devices, e.g. 2x2 (default: one device)."
+    ),
     eval_max_examples: int | None = typer.Option(None, "--eval-max-examples", min=0),
     eval_max_new_tokens: int | None = typer.Option(None, "--eval-max-new-tokens", min=1),
     timeout_s: int | None = typer.Option(None, "--timeout-s", min=1, help="Run time limit."),
@@ -118,6 +138,8 @@ def submit(
             "keep_checkpoints": keep_checkpoints,
             "lora_rank": lora_rank,
             "lora_alpha": lora_alpha,
+            "dtype": dtype,
+            "mesh": parse_mesh(mesh),
             "eval_max_examples": eval_max_examples,
             "eval_max_new_tokens": eval_max_new_tokens,
             "timeout_s": timeout_s,
