@@ -1,4 +1,5 @@
-"""Apply the child's structured events (metric, phase, checkpoint, eval, dry_run, error).
+"""Apply the child's structured events (metric, phase, checkpoint, eval, dry_run, rollouts,
+error).
 
 Each event is applied in its own short transaction, fenced: its first statement is the
 attempt's guard (queue.fence_attempt), so an attempt that no longer owns the run writes
@@ -13,7 +14,6 @@ import asyncio
 import json
 import logging
 import math
-import re
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -26,29 +26,14 @@ from tunix_rt.db import bulk, models
 from tunix_rt.db.types import utcnow
 from tunix_rt.evaluations import jobs as eval_jobs
 from tunix_rt.evaluations import store as eval_store
-from tunix_rt.runs import artifacts, notify, queue, retention
+from tunix_rt.runs import artifacts, notify, queue, retention, rollouts
 from tunix_rt.runs.notify import Hub, Notice
+from tunix_rt.traces.outputs import NO_ANSWER, TRACE_VERSION, steps_from_generation
 
 APPLY_RETRIES = 5
 RETRY_DELAY_S = 0.5
-STEP_LINE_RE = re.compile(r"^\s*(\d+)[.)]\s+(.+?)\s*$")
-NO_ANSWER = "(no answer)"
-TRACE_VERSION = "1.0"
 
 log = logging.getLogger(__name__)
-
-
-def steps_from_generation(generated: str) -> list[dict[str, Any]]:
-    """ "1. text" lines of a generated response become steps; else one step with it all."""
-    steps: list[dict[str, Any]] = []
-    for line in generated.splitlines():
-        match = STEP_LINE_RE.match(line)
-        if match:
-            steps.append({"i": len(steps), "type": "reasoning", "content": match.group(2)})
-    if not steps:
-        text = generated.strip() or NO_ANSWER
-        steps = [{"i": 0, "type": "generation", "content": text}]
-    return steps
 
 
 class EventHandler:
@@ -152,6 +137,14 @@ class EventHandler:
         if kind == "dry_run":
             await queue.merge_run_result(session, self.run_id, dry_run=event.get("report"))
             await self._register(session, "dry_run.json")
+            return "artifact"
+        if kind == "rollouts":  # a GRPO run's sampled completions at a step
+            name = await rollouts.apply_event(
+                session, self.run_id, self.fence, self.attempt_dir, event
+            )
+            if name is None:
+                return None
+            await self._register(session, name)
             return "artifact"
         return None
 
