@@ -18,7 +18,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tunix_rt import errors
@@ -30,7 +29,6 @@ from tunix_rt.evaluations.schema import EvaluationRequest
 from tunix_rt.runs import artifacts, materialize, queue, states
 from tunix_rt.runs import checkpoints as run_checkpoints
 from tunix_rt.runs.notify import Notice
-from tunix_rt.runs.schema import PRESET_MODELS
 from tunix_rt.settings import Settings
 from tunix_rt.traces import scorer
 
@@ -162,35 +160,7 @@ async def materialize_eval_job(session: AsyncSession, job: models.Run, settings:
     step = int(req["step"])
     attempt_dir = materialize.attempt_dir_of(settings, job.id, job.fence)
     (attempt_dir / "logs").mkdir(parents=True, exist_ok=True)
-    rows = (
-        (
-            await session.execute(
-                select(models.RunArtifact).where(
-                    models.RunArtifact.run_id == source.id,
-                    models.RunArtifact.name.in_(
-                        [f"{artifacts.CHECKPOINTS_DIR}/{step}", materialize.TOKENIZER_FILE]
-                    ),
-                )
-            )
-        )
-        .scalars()
-        .all()
-    )
-    by_name = {row.name: row for row in rows}
-    checkpoint = by_name.get(f"{artifacts.CHECKPOINTS_DIR}/{step}")
-    source_dir = materialize.run_dir_of(settings, source.id)
-    if checkpoint is None or not (source_dir / checkpoint.relpath).is_dir():
-        raise errors.NotFound(f"checkpoint {step} of run {source.id} is gone")
-    materialize.link_tree(source_dir / checkpoint.relpath, attempt_dir / checkpoint.name)
-    tokenizer = by_name.get(materialize.TOKENIZER_FILE)
-    if tokenizer is not None and (source_dir / tokenizer.relpath).is_file():
-        materialize.link_tree(
-            source_dir / tokenizer.relpath, attempt_dir / materialize.TOKENIZER_FILE
-        )
-    elif source.model_id in PRESET_MODELS:
-        # A preset model's tokenizer was trained by its run: without it the embedding rows
-        # mean nothing.
-        raise errors.NotFound(f"the tokenizer of run {source.id} is gone")
+    await materialize.link_source_checkpoint(session, source, step, settings, attempt_dir)
     count = await _export_eval_split(
         session, str(req["dataset_key"]), str(req["split"]), attempt_dir / EVAL_PATH
     )
@@ -198,7 +168,7 @@ async def materialize_eval_job(session: AsyncSession, job: models.Run, settings:
         raise errors.ValidationFailed(
             f"dataset {req['dataset_key']} has no {req['split']} examples to evaluate"
         )
-    spec = materialize.build_spec(source, settings)
+    spec = await materialize.source_spec(session, source, settings)
     spec.update(
         run_id=str(job.id),
         attempt=max(job.attempt, 1),

@@ -27,6 +27,7 @@ from tunix_rt.db.types import utcnow
 KNOWN_FILES = (
     "spec.json",
     "tokenizer.model",
+    "init/tokenizer.model",  # a run started from another run's checkpoint: that tokenizer
     "metrics.jsonl",
     "eval.json",
     "dry_run.json",

@@ -136,33 +136,8 @@ async def materialize_export_job(
     step = int(req["step"])
     attempt_dir = materialize.attempt_dir_of(settings, job.id, job.fence)
     (attempt_dir / "logs").mkdir(parents=True, exist_ok=True)
-    checkpoint_name = f"{artifacts.CHECKPOINTS_DIR}/{step}"
-    rows = (
-        (
-            await session.execute(
-                select(models.RunArtifact).where(
-                    models.RunArtifact.run_id == source.id,
-                    models.RunArtifact.name.in_([checkpoint_name, materialize.TOKENIZER_FILE]),
-                )
-            )
-        )
-        .scalars()
-        .all()
-    )
-    by_name = {row.name: row for row in rows}
-    source_dir = materialize.run_dir_of(settings, source.id)
-    checkpoint = by_name.get(checkpoint_name)
-    if checkpoint is None or not (source_dir / checkpoint.relpath).is_dir():
-        raise errors.NotFound(f"checkpoint {step} of run {source.id} is gone")
-    materialize.link_tree(source_dir / checkpoint.relpath, attempt_dir / checkpoint_name)
-    tokenizer = by_name.get(materialize.TOKENIZER_FILE)
-    if tokenizer is not None and (source_dir / tokenizer.relpath).is_file():
-        materialize.link_tree(
-            source_dir / tokenizer.relpath, attempt_dir / materialize.TOKENIZER_FILE
-        )
-    elif source.model_id in PRESET_MODELS:
-        raise errors.NotFound(f"the tokenizer of run {source.id} is gone")
-    spec = materialize.build_spec(source, settings)
+    await materialize.link_source_checkpoint(session, source, step, settings, attempt_dir)
+    spec = await materialize.source_spec(session, source, settings)
     spec.update(run_id=str(job.id), attempt=max(job.attempt, 1), task="export", dry_run=False)
     spec["export"] = {"format": str(req["format"]), "checkpoint_step": step}
     spec_path = attempt_dir / "spec.json"

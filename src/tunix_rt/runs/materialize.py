@@ -9,6 +9,12 @@ written by the attempt that owned the run, after Orbax committed the step), or o
 retries. That checkpoint and its tokenizer are hard-linked into the attempt directory (the
 embedding rows are indexed by that tokenizer's ids), so the trainer resumes from it.
 
+A run started from another run's checkpoint (init_from: a GRPO run from an SFT run) gets
+that checkpoint under init/checkpoints/<step> and that run's tokenizer file as
+init/tokenizer.model, and keeps its model, tokenizer and LoRA shape (model_run_of). Jobs
+that restore a run's checkpoint (evaluations, exports) link it the same way
+(link_source_checkpoint) and build their spec from that run's (source_spec).
+
 spec.json is downloadable, so it holds no absolute server path: run_dir is "." (the spec's
 own directory) and the JAX cache directory reaches the child through the environment.
 """
@@ -30,6 +36,7 @@ from tunix_rt.datasets import store as dataset_store
 from tunix_rt.db import models
 from tunix_rt.hf import config as hf_config
 from tunix_rt.runs import artifacts
+from tunix_rt.runs import checkpoints as run_checkpoints
 from tunix_rt.runs.schema import (
     DEFAULT_BATCH_SIZE,
     MODEL_ID_FROM_CONFIG,
@@ -59,6 +66,13 @@ TOKENIZER_FILE = "tokenizer.model"
 # A model directory holding one of these has its own tokenizer (tokenizer kind "hf").
 MODEL_TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model")
 JAX_CACHE_ENV = "TUNIX_RT_JAX_CACHE_DIR"
+# A run started from another run's checkpoint (init_from) gets it here, apart from its own
+# checkpoints/ (which a resumed attempt restores instead), with that run's tokenizer file.
+INIT_CHECKPOINTS_DIR = "init/checkpoints"
+INIT_TOKENIZER_FILE = "init/tokenizer.model"
+# Where a run's tokenizer file lies: its own, or the one it started from.
+TOKENIZER_NAMES = (TOKENIZER_FILE, INIT_TOKENIZER_FILE)
+MAX_INIT_CHAIN = 32
 
 
 def run_dir_of(settings: Settings, run_id: object) -> Path:
@@ -129,8 +143,14 @@ def check_model_request(settings: Settings, request: RunRequest) -> None:
         )
 
 
-def build_spec(run: models.Run, settings: Settings) -> dict[str, Any]:
+def build_spec(
+    run: models.Run, settings: Settings, model_run: models.Run | None = None
+) -> dict[str, Any]:
+    """The spec of a run. Its model, tokenizer, LoRA shape and max_seq_length are those of
+    `model_run` (see model_run_of: the run an init_from chain starts at), default `run`."""
     req = dict(run.request)
+    base = model_run or run
+    base_req = dict(base.request)
 
     def pick(name: str) -> Any:
         value = req.get(name)
@@ -138,19 +158,19 @@ def build_spec(run: models.Run, settings: Settings) -> dict[str, Any]:
 
     model: dict[str, Any]
     tokenizer: dict[str, Any] = {"kind": "sentencepiece_train", "vocab_size": DEFAULT_VOCAB_SIZE}
-    if run.model_id in PRESET_MODELS:
-        model = {"preset": run.model_id}
+    if base.model_id in PRESET_MODELS:
+        model = {"preset": base.model_id}
     else:
-        given = str(req.get("model_path", ""))
+        given = str(base_req.get("model_path", ""))
         path = resolve_model_path(settings, given)
         # The path as the user gave it (checked to resolve under a model root), not its
         # resolved form: spec.json is shown to clients.
         shown = Path(given).expanduser()
         if hf_config.has_config(path):
             # The architecture comes from config.json, any size; the child checks it.
-            model = {"family": _family_of_config(path, run.model_id), "path": str(shown)}
+            model = {"family": _family_of_config(path, base.model_id), "path": str(shown)}
         else:
-            family, config_preset = config_preset_of(run.model_id)
+            family, config_preset = config_preset_of(base.model_id)
             model = {"family": family, "config_preset": config_preset, "path": str(shown)}
         if any((path / name).is_file() for name in MODEL_TOKENIZER_FILES):
             # The model's own tokenizer (tokenizer.json or tokenizer.model), special tokens
@@ -165,7 +185,7 @@ def build_spec(run: models.Run, settings: Settings) -> dict[str, Any]:
         "run_id": str(run.id),
         "attempt": max(run.attempt, 1),
         "run_dir": ".",
-        "algorithm": "sft",
+        "algorithm": req.get("algorithm") or "sft",
         "dry_run": run.dry_run,
         "dataset": {
             "key": run.dataset_key,
@@ -181,10 +201,10 @@ def build_spec(run: models.Run, settings: Settings) -> dict[str, Any]:
             "max_steps": max_steps,
             "num_epochs": num_epochs,
             "batch_size": pick("batch_size"),
-            "max_seq_length": pick("max_seq_length"),
+            "max_seq_length": base_req.get("max_seq_length") or DEFAULTS["max_seq_length"],
             "seed": pick("seed"),
-            "lora_rank": req.get("lora_rank"),
-            "lora_alpha": req.get("lora_alpha"),
+            "lora_rank": base_req.get("lora_rank"),
+            "lora_alpha": base_req.get("lora_alpha"),
             "save_every_steps": pick("save_every_steps"),
             "keep_checkpoints": pick("keep_checkpoints"),
             "weight_decay": 0.0,
@@ -198,6 +218,7 @@ def build_spec(run: models.Run, settings: Settings) -> dict[str, Any]:
             "at_checkpoints": bool(req.get("eval_at_checkpoints")),
             "subset_size": pick("eval_subset_size"),
         },
+        **({"grpo": req["grpo"]} if req.get("grpo") else {}),
     }
 
 
@@ -262,6 +283,110 @@ async def hand_over_checkpoint(
     return None
 
 
+async def link_source_checkpoint(
+    session: AsyncSession,
+    source: models.Run,
+    step: int,
+    settings: Settings,
+    attempt_dir: Path,
+    *,
+    checkpoint_dir: str = artifacts.CHECKPOINTS_DIR,
+    tokenizer_path: str = TOKENIZER_FILE,
+) -> bool:
+    """Hard-link committed checkpoint `step` of another run (a job's or a run's starting
+    point) to attempt_dir/checkpoint_dir/step and that run's tokenizer file to
+    attempt_dir/tokenizer_path; returns whether a tokenizer file was linked. NotFound when
+    the checkpoint is gone, or the tokenizer of a preset-model run (trained by that run:
+    without it the embedding rows mean nothing)."""
+    name = f"{artifacts.CHECKPOINTS_DIR}/{step}"
+    rows = (
+        await session.scalars(
+            select(models.RunArtifact).where(
+                models.RunArtifact.run_id == source.id,
+                models.RunArtifact.name.in_([name, *TOKENIZER_NAMES]),
+            )
+        )
+    ).all()
+    by_name = {row.name: row for row in rows}
+    source_dir = run_dir_of(settings, source.id)
+    checkpoint = by_name.get(name)
+    if checkpoint is None or not (source_dir / checkpoint.relpath).is_dir():
+        raise errors.NotFound(f"checkpoint {step} of run {source.id} is gone")
+    link_tree(source_dir / checkpoint.relpath, attempt_dir / checkpoint_dir / str(step))
+    for tokenizer_name in TOKENIZER_NAMES:
+        row = by_name.get(tokenizer_name)
+        if row is not None and (source_dir / row.relpath).is_file():
+            link_tree(source_dir / row.relpath, attempt_dir / tokenizer_path)
+            return True
+    if source.model_id in PRESET_MODELS:
+        raise errors.NotFound(f"the tokenizer of run {source.id} is gone")
+    return False
+
+
+async def init_source_of(session: AsyncSession, run: models.Run) -> models.Run | None:
+    """The run `run` started from (request.init_from), None when it started from none."""
+    init = (run.request or {}).get("init_from")
+    if not init:
+        return None
+    source = await session.get(models.Run, uuid.UUID(str(init["run_id"])))
+    if source is None:
+        raise errors.NotFound(
+            f"run {init['run_id']}, which run {run.id} started from, no longer exists"
+        )
+    return source
+
+
+async def model_run_of(session: AsyncSession, run: models.Run) -> models.Run:
+    """The run whose request names the model of `run`: itself, or the end of its init_from
+    chain (a run started from a checkpoint keeps that run's model, tokenizer and LoRA)."""
+    current = run
+    for _ in range(MAX_INIT_CHAIN):
+        source = await init_source_of(session, current)
+        if source is None:
+            return current
+        current = source
+    raise errors.ValidationFailed(f"run {run.id}: init_from chain longer than {MAX_INIT_CHAIN}")
+
+
+async def source_spec(
+    session: AsyncSession, source: models.Run, settings: Settings
+) -> dict[str, Any]:
+    """The spec of a run whose checkpoint a job restores (an evaluation, an export)."""
+    return build_spec(source, settings, await model_run_of(session, source))
+
+
+async def hand_over_init(
+    session: AsyncSession,
+    run: models.Run,
+    settings: Settings,
+    attempt_dir: Path,
+    spec: dict[str, Any],
+) -> None:
+    """Link the checkpoint a run starts from (init_from, resolved to a step and pinned when
+    it was submitted) and its tokenizer under init/, and name them in the spec."""
+    source = await init_source_of(session, run)
+    assert source is not None
+    step = run.request["init_from"].get("checkpoint", "latest")
+    if not isinstance(step, int):  # a request not resolved at submit (a sweep trial's)
+        step = await run_checkpoints.resolve_step(session, source, str(step), "start from")
+    linked = await link_source_checkpoint(
+        session,
+        source,
+        step,
+        settings,
+        attempt_dir,
+        checkpoint_dir=INIT_CHECKPOINTS_DIR,
+        tokenizer_path=INIT_TOKENIZER_FILE,
+    )
+    if linked:
+        spec["tokenizer"] = {"kind": "file", "path": INIT_TOKENIZER_FILE}
+    spec["init"] = {
+        "checkpoint_dir": INIT_CHECKPOINTS_DIR,
+        "step": step,
+        "source_run_id": str(source.id),
+    }
+
+
 async def export_split(session: AsyncSession, key: str, split: str, path: Path) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -280,7 +405,9 @@ async def materialize_run(session: AsyncSession, run: models.Run, settings: Sett
     attempt_dir = attempt_dir_of(settings, run.id, run.fence)
     (attempt_dir / "logs").mkdir(parents=True, exist_ok=True)
     await hand_over_checkpoint(session, run, settings, attempt_dir)
-    spec = build_spec(run, settings)
+    spec = build_spec(run, settings, await model_run_of(session, run))
+    if run.request.get("init_from"):
+        await hand_over_init(session, run, settings, attempt_dir, spec)
     await export_split(session, run.dataset_key, "train", attempt_dir / TRAIN_PATH)
     await export_split(session, run.dataset_key, "holdout", attempt_dir / HOLDOUT_PATH)
     spec_path = attempt_dir / "spec.json"
