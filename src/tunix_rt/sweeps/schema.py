@@ -17,7 +17,18 @@ MAX_PARAMS = 16
 MAX_CHOICES = 100
 MAX_GRID_POINTS = 10_000
 # Run request fields a sweep may not search over: what the run is, not how it trains.
-NOT_SEARCHABLE = frozenset({"dataset_key", "model_id", "model_path", "dry_run", *LABEL_FIELDS})
+NOT_SEARCHABLE = frozenset(
+    {
+        "dataset_key",
+        "model_id",
+        "model_path",
+        "dry_run",
+        "algorithm",
+        "init_from",
+        "grpo",
+        *LABEL_FIELDS,
+    }
+)
 SEARCHABLE = tuple(sorted(set(RunRequest.model_fields) - NOT_SEARCHABLE))
 
 Choice = float | int | str | bool

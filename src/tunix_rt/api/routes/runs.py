@@ -14,7 +14,7 @@ from tunix_rt import errors
 from tunix_rt.api.deps import Context, Session
 from tunix_rt.datasets import store as dataset_store
 from tunix_rt.db import models
-from tunix_rt.runs import labels, materialize, queue, states
+from tunix_rt.runs import init_source, labels, materialize, queue, states
 from tunix_rt.runs.schema import RunOut, RunRequest, root_labels
 from tunix_rt.settings import Settings
 
@@ -54,6 +54,8 @@ async def create_run(
     if request.model_path is not None:
         # Path under a model root; a config.json checked against the safetensors headers.
         materialize.check_model_request(ctx.settings, request)
+    # init_from: a training run's checkpoint, resolved to a step now and pinned with the run.
+    await init_source.resolve_init_from(session, request)
     run, notice = await queue.enqueue_run(
         session,
         request,
@@ -61,6 +63,7 @@ async def create_run(
         default_timeout_s=ctx.settings.default_timeout_s,
         default_max_attempts=ctx.settings.default_max_attempts,
     )
+    await init_source.pin_init_checkpoint(session, run, request)
     run_id = run.id
     if mode == "async":
         await session.commit()
@@ -108,6 +111,7 @@ async def retry_run(run_id: uuid.UUID, ctx: Context, session: Session) -> JSONRe
     except ValueError as exc:
         raise errors.ValidationFailed(f"the old run's request is no longer valid: {exc}") from exc
     await dataset_store.read_dataset(session, request.dataset_key)
+    await init_source.resolve_init_from(session, request)
     run, notice = await queue.enqueue_run(
         session,
         request,
@@ -116,6 +120,7 @@ async def retry_run(run_id: uuid.UUID, ctx: Context, session: Session) -> JSONRe
         default_max_attempts=old.max_attempts,
         retry_of=old.id,
     )
+    await init_source.pin_init_checkpoint(session, run, request)
     await session.commit()
     ctx.hub.publish_local(notice)
     return await _respond(session, run, ctx.settings, 202)
