@@ -16,7 +16,7 @@ from tunix_rt.api.context import AppContext
 from tunix_rt.api.hosts import HostGuardMiddleware
 from tunix_rt.api.metrics import Metrics
 from tunix_rt.api.middleware import MetricsMiddleware
-from tunix_rt.api.routes import ROUTERS, checkpoints
+from tunix_rt.api.routes import ROUTERS, checkpoints, generate
 from tunix_rt.db import engine as db_engine
 from tunix_rt.db import migrate
 from tunix_rt.runs.notify import Hub
@@ -59,6 +59,7 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(checkpoints.router)
+    app.include_router(generate.router)
     spa.mount_spa(app)
     # Added last runs first: host guard, then auth, then metrics, then the body limit.
     default_limit, route_limits = body_limit.route_limits(settings)
