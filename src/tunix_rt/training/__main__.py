@@ -199,6 +199,10 @@ def run(spec_path: Path) -> int:
 
             export.run_export(spec, events)
             return EXIT_OK
+        if spec.algorithm == "grpo":
+            from tunix_rt.training import grpo
+
+            return EXIT_STOPPED if grpo.run_grpo(spec, events, stop) else EXIT_OK
         return run_real(spec, events, stop)
     except StackMissing as exc:
         return fail(events, str(exc), EXIT_NO_STACK)
