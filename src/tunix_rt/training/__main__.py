@@ -29,6 +29,8 @@ EXIT_STOPPED = 75
 # Set by the worker (runs/materialize.child_env): the JAX compilation cache directory.
 JAX_CACHE_ENV = "TUNIX_RT_JAX_CACHE_DIR"
 USAGE = "usage: python -m tunix_rt.training SPEC.json | --probe"
+# The run's log shows the first training prompt as rendered (chat template or Gemma turns).
+PROMPT_SHOWN_CHARS = 300
 
 
 StackMissing = environment.StackMissing
@@ -124,6 +126,12 @@ def run_real(spec: spec_lib.Spec, events: EventChannel, stop: StopSignal) -> int
         f"model {built.param_count:,} parameters{' (LoRA)' if built.lora else ''}, "
         f"{len(train)} train / {len(holdout)} holdout examples, batch {plan.batch_size} x "
         f"{plan.seq_length} tokens, {plan.total_steps} steps",
+        flush=True,
+    )
+    rendered = tokenizer.prompt_text(tok, train[0])
+    print(
+        f"prompt format {'chat_template' if tok.chat_template is not None else 'gemma_turns'}, "
+        f"first training prompt as the model sees it: {rendered[:PROMPT_SHOWN_CHARS]!r}",
         flush=True,
     )
     longest_response = max(len(e.tokens) - e.prompt_length for e in encoded)
