@@ -6,6 +6,7 @@ import { api } from '../api/client';
 import type { Manifest, Page, Run } from '../api/types';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { FieldError } from '../components/FieldError';
+import { GrpoFields } from '../components/GrpoFields';
 import { navigate } from '../lib/router';
 import { useAsync } from '../lib/useAsync';
 import { useSubmit } from '../lib/useSubmit';
@@ -17,6 +18,7 @@ import {
   buildRequest,
   checkValues,
   cloneValues,
+  continueWithGrpoValues,
   initialValues,
   isAdvanced,
   specOf,
@@ -24,11 +26,12 @@ import {
   type FormValues,
   type RunField,
 } from './runFields';
+import { FROM_INIT_SOURCE, type GrpoKey } from './grpoFields';
 
 type ModelChoice = 'tiny' | 'small' | 'local';
 const DEFAULT_LOCAL_MODEL_ID = 'gemma3-270m';
 // Rendered by hand above the generic fields.
-const CUSTOM_FIELDS: readonly RunField[] = ['dataset_key', 'model_id', 'model_path'];
+const CUSTOM_FIELDS: readonly RunField[] = ['dataset_key', 'model_id', 'model_path', 'algorithm', 'init_from', 'grpo'];
 
 function modelChoiceOf(modelId: string): ModelChoice {
   return (PRESET_MODELS as readonly string[]).includes(modelId) ? (modelId as ModelChoice) : 'local';
@@ -64,8 +67,11 @@ export function NewRunForm({
   const chosenDataset = values.dataset_key || datasets[0] || '';
   const datasetOptions = chosenDataset && !datasets.includes(chosenDataset) ? [chosenDataset, ...datasets] : datasets;
   const advancedErrors = FIELD_NAMES.some((f) => isAdvanced(f) && fieldErrors[f]);
+  const grpo = values.algorithm === 'grpo';
+  // Started from another run's checkpoint: its model, tokenizer, LoRA shape and length.
+  const fromInit = grpo && values.init_from.trim() !== '';
 
-  function set(field: RunField, value: string) {
+  function set(field: RunField | GrpoKey, value: string) {
     setValues((v) => ({ ...v, [field]: value }));
     setClientErrors(({ [field]: _dropped, ...rest }) => rest);
   }
@@ -81,7 +87,7 @@ export function NewRunForm({
     const problems = checkValues(effective);
     setClientErrors(problems);
     if (Object.keys(problems).length > 0) {
-      if (Object.keys(problems).some((f) => isAdvanced(f as RunField))) setAdvancedOpen(true);
+      if (FIELD_NAMES.some((f) => problems[f] && isAdvanced(f))) setAdvancedOpen(true);
       return;
     }
     const body = buildRequest(effective);
@@ -95,6 +101,7 @@ export function NewRunForm({
     const spec = specOf(field);
     const testId = field === 'dry_run' ? 'run-dry-run' : `run-${field}`;
     const invalid = fieldErrors[field] ? true : undefined;
+    const locked = fromInit && (FROM_INIT_SOURCE as readonly string[]).includes(field);
     if (spec.kind === 'bool') {
       return (
         <label key={field} className="inline">
@@ -138,8 +145,9 @@ export function NewRunForm({
         <input
           type={numeric ? 'number' : 'text'}
           step={spec.kind === 'int' ? '1' : numeric ? 'any' : undefined}
-          value={values[field]}
-          placeholder={spec.hint ?? (numeric ? 'default' : undefined)}
+          value={locked ? '' : values[field]}
+          disabled={locked}
+          placeholder={locked ? 'from the start run' : (spec.hint ?? (numeric ? 'default' : undefined))}
           onChange={(e) => set(field, e.target.value)}
           aria-invalid={invalid}
           data-testid={testId}
@@ -191,15 +199,35 @@ export function NewRunForm({
           <FieldError name="dataset_key" errors={fieldErrors} />
         </label>
         <label>
-          Model
-          <select value={choice} onChange={(e) => setChoice(e.target.value as ModelChoice)} data-testid="run-model">
-            <option value="tiny">tiny (CPU preset)</option>
-            <option value="small">small (preset)</option>
-            <option value="local">local model…</option>
+          Algorithm
+          <select
+            value={grpo ? 'grpo' : 'sft'}
+            onChange={(e) => set('algorithm', e.target.value)}
+            data-testid="run-algorithm"
+          >
+            <option value="sft">SFT (supervised fine-tuning)</option>
+            <option value="grpo">GRPO (RL with scorer rewards)</option>
           </select>
-          <FieldError name="model_id" errors={fieldErrors} />
         </label>
-        {choice === 'local' && (
+        {fromInit ? (
+          <label>
+            Model
+            <span className="muted" data-testid="run-model-from-init">
+              from the start run
+            </span>
+          </label>
+        ) : (
+          <label>
+            Model
+            <select value={choice} onChange={(e) => setChoice(e.target.value as ModelChoice)} data-testid="run-model">
+              <option value="tiny">tiny (CPU preset)</option>
+              <option value="small">small (preset)</option>
+              <option value="local">local model…</option>
+            </select>
+            <FieldError name="model_id" errors={fieldErrors} />
+          </label>
+        )}
+        {choice === 'local' && !fromInit && (
           <>
             <label>
               {specOf('model_id').label}
@@ -226,6 +254,15 @@ export function NewRunForm({
           </select>
         </label>
       </div>
+      {grpo && (
+        <GrpoFields
+          initFrom={values.init_from}
+          onInitFrom={(text) => set('init_from', text)}
+          values={values}
+          onValue={set}
+          errors={fieldErrors}
+        />
+      )}
       <div className="form-grid">{fieldsOf('labels').map(renderField)}</div>
       <details
         open={advancedOpen || advancedErrors}
@@ -253,16 +290,25 @@ export function NewRunForm({
 
 export function NewRunPage({ search }: { search: URLSearchParams }) {
   const cloneOf = search.get('clone') ?? '';
+  const grpoFrom = cloneOf ? '' : (search.get('grpo_from') ?? ''); // "Continue with GRPO"
+  const sourceId = cloneOf || grpoFrom;
   const datasets = useAsync((signal) => api.get<Page<Manifest>>('/api/datasets', { limit: 100 }, signal), []);
   const source = useAsync(
     (signal) =>
-      cloneOf ? api.get<Run>(`/api/tunix/runs/${encodeURIComponent(cloneOf)}`, undefined, signal) : Promise.resolve(null),
-    [cloneOf],
+      sourceId ? api.get<Run>(`/api/tunix/runs/${encodeURIComponent(sourceId)}`, undefined, signal) : Promise.resolve(null),
+    [sourceId],
   );
-  const ready = datasets.data && (!cloneOf || source.data);
+  const ready = datasets.data && (!sourceId || source.data);
+  const initial = source.data ? (grpoFrom ? continueWithGrpoValues(source.data) : cloneValues(source.data)) : undefined;
   return (
     <section className="page" data-testid="new-run-page">
-      <h1>{cloneOf ? 'New run (clone)' : 'New run'}</h1>
+      <h1>{cloneOf ? 'New run (clone)' : grpoFrom ? 'New GRPO run' : 'New run'}</h1>
+      {grpoFrom && source.data && (
+        <p className="muted" data-testid="grpo-source">
+          Continues run <code>{source.data.name ?? source.data.run_id.slice(0, 8)}</code> with GRPO from its latest
+          checkpoint (choose another below).
+        </p>
+      )}
       {cloneOf && source.data && (
         <p className="muted" data-testid="clone-source">
           Prefilled from run <code>{source.data.name ?? source.data.run_id.slice(0, 8)}</code>: change what you want
@@ -273,10 +319,10 @@ export function NewRunPage({ search }: { search: URLSearchParams }) {
       <ErrorBanner error={source.error} onRetry={source.reload} />
       {ready && datasets.data && (
         <NewRunForm
-          key={cloneOf}
+          key={sourceId}
           datasets={datasets.data.data.map((d) => d.dataset_key)}
           initialDataset={search.get('dataset') ?? ''}
-          initial={source.data ? cloneValues(source.data) : undefined}
+          initial={initial}
         />
       )}
       {datasets.data && datasets.data.data.length === 0 && (

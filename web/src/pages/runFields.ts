@@ -4,9 +4,18 @@
 // against the OpenAPI schema the types come from: the form cannot drift from the API.
 import type { Run, RunRequest } from '../api/types';
 import { shortId } from '../lib/format';
+import {
+  FROM_INIT_SOURCE,
+  GRPO_FIELDS,
+  GRPO_FIELD_NAMES,
+  grpoKey,
+  initFromText,
+  parseInitFrom,
+  type GrpoKey,
+} from './grpoFields';
 
 export type RunField = keyof RunRequest;
-export type FieldKind = 'int' | 'float' | 'text' | 'textarea' | 'bool' | 'choice' | 'tags' | 'model' | 'mesh';
+export type FieldKind = 'int' | 'float' | 'text' | 'textarea' | 'bool' | 'choice' | 'tags' | 'model' | 'mesh' | 'init' | 'grpo';
 export type FieldSection = 'main' | 'labels' | 'training' | 'checkpoints' | 'evaluation' | 'queue';
 
 export interface FieldSpec {
@@ -81,6 +90,10 @@ export const RUN_FIELDS = {
   timeout_s: { label: 'Timeout (s)', kind: 'int', section: 'queue', min: 1, max: 7 * 24 * 3600 },
   priority: { label: 'Priority (higher first)', kind: 'int', section: 'queue', min: -1000, max: 1000 },
   max_attempts: { label: 'Max attempts', kind: 'int', section: 'queue', min: 1, max: 20 },
+  // GRPO (rendered by GrpoFields): init_from as "RUN_ID:CHECKPOINT", grpo as one input per setting.
+  algorithm: { label: 'Algorithm', kind: 'choice', section: 'main', choices: ['sft', 'grpo'] },
+  init_from: { label: 'Start from', kind: 'init', section: 'main', hint: 'RUN_ID:latest|best|STEP' },
+  grpo: { label: 'GRPO settings', kind: 'grpo', section: 'main' },
 } as const satisfies Record<RunField, FieldSpec>;
 
 export const FIELD_NAMES = Object.keys(RUN_FIELDS) as RunField[];
@@ -102,8 +115,9 @@ export function isAdvanced(field: RunField): boolean {
   return ADVANCED_SECTIONS.includes(specOf(field).section);
 }
 
-/** The form's values: every field as the text (or "true"/"false") its input holds. */
-export type FormValues = Record<RunField, string>;
+/** The form's values: every field as the text (or "true"/"false") its input holds; each GRPO
+ * setting under its own key ("grpo.beta"), the `grpo` key itself unused. */
+export type FormValues = Record<RunField | GrpoKey, string>;
 
 export function initialValues(): FormValues {
   const values = {} as FormValues;
@@ -111,6 +125,7 @@ export function initialValues(): FormValues {
     const spec = specOf(field);
     values[field] = spec.kind === 'bool' ? 'false' : (spec.initial ?? '');
   }
+  for (const field of GRPO_FIELD_NAMES) values[grpoKey(field)] = GRPO_FIELDS[field].initial;
   values.model_id = 'tiny';
   return values;
 }
@@ -123,6 +138,11 @@ export function valuesFromRequest(request: Record<string, unknown>): FormValues 
     const value = request[field];
     if (spec.kind === 'bool') values[field] = value === true ? 'true' : 'false';
     else if (spec.kind === 'mesh') values[field] = meshText(value);
+    else if (spec.kind === 'init') values[field] = initFromText(value);
+    else if (spec.kind === 'grpo') {
+      const grpo = (value ?? {}) as Record<string, unknown>;
+      for (const name of GRPO_FIELD_NAMES) values[grpoKey(name)] = grpo[name] == null ? '' : String(grpo[name]);
+    }
     else if (Array.isArray(value)) values[field] = value.join(' ');
     else values[field] = value === null || value === undefined ? '' : String(value);
   }
@@ -155,6 +175,21 @@ export function parseMesh(raw: string): { data: number; model: number } | null {
   return match ? { data: Number(match[1]), model: Number(match[2]) } : null;
 }
 
+/** The New run form for a GRPO run that continues RUN from its latest checkpoint. */
+export function continueWithGrpoValues(run: Run): FormValues {
+  const suffix = ' (GRPO)';
+  const base = (run.name ?? shortId(run.run_id)).slice(0, MAX_NAME_CHARS - suffix.length);
+  const values = initialValues();
+  for (const field of FROM_INIT_SOURCE) values[field] = '';
+  return {
+    ...values,
+    algorithm: 'grpo',
+    init_from: initFromText({ run_id: run.run_id, checkpoint: 'latest' }),
+    dataset_key: run.dataset_key,
+    name: `${base}${suffix}`,
+  };
+}
+
 export function parseTags(raw: string): string[] {
   return [...new Set(raw.split(/[\s,]+/).filter(Boolean))];
 }
@@ -165,8 +200,12 @@ function describe(value: number): string {
 
 /** The API's limit checks on one field's input; null when it passes (or is empty). */
 export function checkField(field: RunField, raw: string): string | null {
-  const spec: FieldSpec = specOf(field);
-  if (spec.kind === 'bool' || spec.kind === 'choice') return null;
+  return checkSpec(specOf(field), raw);
+}
+
+/** The API's limit checks on one input of the given spec; null when it passes (or is empty). */
+export function checkSpec(spec: FieldSpec, raw: string): string | null {
+  if (spec.kind === 'bool' || spec.kind === 'choice' || spec.kind === 'grpo') return null;
   if (raw.includes('\u0000')) return 'must not contain NUL (\\u0000) characters';
   if (spec.kind === 'tags') {
     const tags = parseTags(raw);
@@ -181,6 +220,7 @@ export function checkField(field: RunField, raw: string): string | null {
   }
   const text = spec.kind === 'textarea' ? raw : raw.trim();
   if (text === '') return null;
+  if (spec.kind === 'init') return parseInitFrom(text) ? null : 'give RUN_ID:latest, RUN_ID:best or RUN_ID:STEP';
   if (spec.kind === 'mesh') {
     const mesh = parseMesh(text);
     if (!mesh) return 'give DATAxMODEL devices, e.g. 2x2';
@@ -213,6 +253,12 @@ export function checkValues(values: FormValues): Record<string, string> {
     const message = checkField(field, values[field]);
     if (message) errors[field] = message;
   }
+  if (values.algorithm === 'grpo') {
+    for (const field of GRPO_FIELD_NAMES) {
+      const message = checkSpec(GRPO_FIELDS[field], values[grpoKey(field)]);
+      if (message) errors[grpoKey(field)] = message;
+    }
+  }
   return errors;
 }
 
@@ -232,9 +278,22 @@ export function buildRequest(values: FormValues): RunRequest {
     } else if (spec.kind === 'mesh') {
       const mesh = parseMesh(raw);
       if (mesh) body[field] = mesh;
+    } else if (spec.kind === 'init') {
+      const init = parseInitFrom(raw);
+      if (init) body[field] = init;
+    } else if (spec.kind === 'grpo') {
+      if (values.algorithm === 'grpo') body[field] = numbersOf(GRPO_FIELD_NAMES, (f) => values[grpoKey(f)]);
     } else if (raw.trim() !== '') {
       body[field] = spec.kind === 'int' || spec.kind === 'float' ? Number(raw.trim()) : raw.trim();
     }
   }
+  // A run started from another run's checkpoint takes its model from there (the API refuses these).
+  if (body.init_from) for (const field of FROM_INIT_SOURCE) delete body[field];
   return body as RunRequest;
+}
+
+function numbersOf<F extends string>(fields: readonly F[], raw: (field: F) => string): Partial<Record<F, number>> {
+  const out: Partial<Record<F, number>> = {};
+  for (const field of fields) if (raw(field).trim() !== '') out[field] = Number(raw(field).trim());
+  return out;
 }

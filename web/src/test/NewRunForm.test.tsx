@@ -15,8 +15,13 @@ function testIdOf(field: RunField): string {
   return SPECIAL_TEST_IDS[field] ?? `run-${field}`;
 }
 
-// A valid value for every RunRequest field, as typed into the form, and as the API receives it.
-const EVERY_FIELD: Record<RunField, { input: string | boolean; sent: unknown }> = {
+// Fields of GRPO runs (started from another run's checkpoint): the GRPO tests below.
+const GRPO_ONLY = ['algorithm', 'init_from', 'grpo'] as const;
+type SftField = Exclude<RunField, (typeof GRPO_ONLY)[number]>;
+const SFT_FIELD_NAMES = FIELD_NAMES.filter((f): f is SftField => !(GRPO_ONLY as readonly string[]).includes(f));
+
+// A valid value for every other RunRequest field, as typed into the form, and as the API receives it.
+const EVERY_FIELD: Record<SftField, { input: string | boolean; sent: unknown }> = {
   dataset_key: { input: 'b-v2', sent: 'b-v2' },
   model_id: { input: 'gemma3-270m', sent: 'gemma3-270m' },
   model_path: { input: '/models/gemma', sent: '/models/gemma' },
@@ -84,14 +89,14 @@ describe('NewRunForm', () => {
     vi.unstubAllGlobals();
   });
 
-  it('offers every RunRequest field and sends each one as the API expects', async () => {
+  it('offers every RunRequest field of an SFT run and sends each one as the API expects', async () => {
     const fetchSpy = mockFetch([
       { method: 'POST', path: '/api/tunix/run', status: 202, body: { run_id: 'new-1', status: 'pending' } },
     ]);
     render(<NewRunForm datasets={['a-v1', 'b-v2']} />);
     fireEvent.change(screen.getByTestId('run-model'), { target: { value: 'local' } });
     expect(screen.getByTestId('run-advanced').hasAttribute('open')).toBe(false); // collapsed at first
-    for (const field of FIELD_NAMES) {
+    for (const field of SFT_FIELD_NAMES) {
       const { input } = EVERY_FIELD[field];
       const element = screen.getByTestId(testIdOf(field)) as HTMLInputElement;
       if (typeof input === 'boolean') {
@@ -103,8 +108,8 @@ describe('NewRunForm', () => {
     fireEvent.click(screen.getByTestId('run-submit'));
     await waitFor(() => expect(window.location.pathname).toBe('/runs/new-1'));
     const body = JSON.parse(String(fetchSpy.mock.calls[0][1]?.body));
-    expect(Object.keys(body).sort()).toEqual([...FIELD_NAMES].sort());
-    for (const field of FIELD_NAMES) expect({ field, value: body[field] }).toEqual({ field, value: EVERY_FIELD[field].sent });
+    expect(Object.keys(body).sort()).toEqual([...SFT_FIELD_NAMES].sort());
+    for (const field of SFT_FIELD_NAMES) expect({ field, value: body[field] }).toEqual({ field, value: EVERY_FIELD[field].sent });
   });
 
   it('checks values against the API limits before sending, opening the advanced section when needed', async () => {

@@ -90,7 +90,7 @@ describe('RUN_FIELDS', () => {
         number: ['float'],
         boolean: ['bool'],
         array: ['tags'],
-        object: ['mesh'],
+        object: ['mesh', 'init', 'grpo'],
         string: ['text', 'textarea', 'choice', 'model'],
       };
       expect({ field, ok: expected[String(type)]?.includes(kind) }).toEqual({ field, ok: true });
