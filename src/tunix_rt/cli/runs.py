@@ -9,10 +9,11 @@ from pathlib import Path
 import typer
 
 from tunix_rt.cli import download as artifact_download
-from tunix_rt.cli import follow, runs_export, runs_render, runs_submit
+from tunix_rt.cli import follow, runs_export, runs_render, runs_sample, runs_submit
 from tunix_rt.cli.client import Client
 from tunix_rt.cli.output import command, console, err_console, fail, print_json
 from tunix_rt.cli.run_ids import resolve_run_id
+from tunix_rt.cli.runs_rollouts import rollouts as show_rollouts
 from tunix_rt.cli.runs_submit import (
     JSON_OPTION,
     NAME_OPTION,
@@ -25,6 +26,7 @@ from tunix_rt.cli.runs_submit import (
 app = typer.Typer(help="Training runs: submit, follow, inspect, download.", no_args_is_help=True)
 app.command("submit")(runs_submit.submit)
 app.command("export")(runs_export.export)
+app.command("sample")(runs_sample.sample)
 
 RUN_ID_ARG = typer.Argument(
     ..., help="Run id, or a unique prefix of it such as the 8-character short id the UI shows."
@@ -255,3 +257,8 @@ def delete_run(run_id: str = RUN_ID_ARG, server: str | None = SERVER_OPTION) -> 
         run_id = resolve_run_id(client, run_id)
         client.request("DELETE", f"/api/tunix/runs/{run_id}")
     console.print(f"deleted run {run_id}")
+
+
+app.command("rollouts")(show_rollouts)
+# `runs create` is `runs submit` (GRPO docs say create: --algorithm grpo --init-from RUN).
+app.command("create", hidden=True)(runs_submit.submit)
