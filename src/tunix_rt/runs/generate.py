@@ -52,7 +52,7 @@ STDERR_TAIL_CHARS = 2000
 Prompt = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PROMPT_CHARS)]
 
 
-class GenerateRequest(BaseModel):
+class GenerationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     prompts: list[Prompt] = Field(
@@ -83,16 +83,16 @@ class GenerateRequest(BaseModel):
         return prompts
 
 
-class Completion(BaseModel):
+class GeneratedCompletion(BaseModel):
     prompt: str
     text: str = Field(description="The generated text (after the chat template's prompt).")
     answer: str | None = Field(description="The answer the scorer extracts (None: none).")
 
 
-class GenerateResponse(BaseModel):
+class GenerationResponse(BaseModel):
     run_id: uuid.UUID
     step: int = Field(description="The checkpoint step the completions came from.")
-    completions: list[Completion]
+    completions: list[GeneratedCompletion]
     temperature: float
     max_new_tokens: int
     seed: int | None
@@ -165,7 +165,7 @@ async def stage(
     sessions: async_sessionmaker[AsyncSession],
     settings: Settings,
     run_id: uuid.UUID,
-    request: GenerateRequest,
+    request: GenerationRequest,
 ) -> Staged:
     """The staging directory of one call (its checkpoint resolved and linked)."""
     async with sessions() as session:
@@ -291,8 +291,8 @@ async def generate(
     settings: Settings,
     slots: Slots,
     run_id: uuid.UUID,
-    request: GenerateRequest,
-) -> GenerateResponse:
+    request: GenerationRequest,
+) -> GenerationResponse:
     started = time.perf_counter()
     with slots.take():
         staged = await stage(sessions, settings, run_id, request)
@@ -308,10 +308,10 @@ async def generate(
             answer = await run_child(settings, staged, payload)
         finally:
             await remove(staged.directory)
-    return GenerateResponse(
+    return GenerationResponse(
         run_id=run_id,
         step=int(answer["step"]),
-        completions=[Completion.model_validate(c) for c in answer["completions"]],
+        completions=[GeneratedCompletion.model_validate(c) for c in answer["completions"]],
         temperature=request.temperature,
         max_new_tokens=request.max_new_tokens,
         seed=request.seed,

@@ -24,7 +24,7 @@ def slots_of(request: Request, limit: int) -> generate.Slots:
 
 @router.post(
     "/{run_id}/generate",
-    response_model=generate.GenerateResponse,
+    response_model=generate.GenerationResponse,
     responses={
         404: {"description": "Unknown run or checkpoint step"},
         409: {"description": "The run has no (best) checkpoint, or it was deleted by retention"},
@@ -35,8 +35,8 @@ def slots_of(request: Request, limit: int) -> generate.Slots:
     },
 )
 async def generate_completions(
-    run_id: uuid.UUID, body: generate.GenerateRequest, ctx: Context, request: Request
-) -> generate.GenerateResponse:
+    run_id: uuid.UUID, body: generate.GenerationRequest, ctx: Context, request: Request
+) -> generate.GenerationResponse:
     """Completions of raw prompts (rendered with the model's chat template) from a checkpoint
     of the run ("latest", "best" or a step). Temperature 0 is greedy, as evaluations
     generate; above 0 it samples (top_p, seed). The model is loaded in a child process for
