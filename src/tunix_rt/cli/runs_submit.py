@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import typer
 from tunix_rt.cli import follow
 from tunix_rt.cli.client import Client
 from tunix_rt.cli.output import command, console, err_console, fail, print_json
+from tunix_rt.cli.run_ids import resolve_run_id
 
 PRESETS = ("tiny", "small")
 SERVER_OPTION = typer.Option(
@@ -26,6 +28,34 @@ NOTES_OPTION = typer.Option(None, "--notes", help="Free-text notes on the run.")
 NOTES_FILE_OPTION = typer.Option(
     None, "--notes-file", help="Read the notes from this file ('-': standard input)."
 )
+
+
+ALGORITHMS = ("sft", "grpo")
+
+
+def parse_init_from(value: str) -> tuple[str, str | int]:
+    """RUN[:latest|best|STEP] -> (run reference, checkpoint); the checkpoint defaults to
+    latest."""
+    ref, _, checkpoint = value.partition(":")
+    checkpoint = checkpoint or "latest"
+    if not ref or (checkpoint not in ("latest", "best") and not checkpoint.isdigit()):
+        fail(f"--init-from must be RUN[:latest|best|STEP], not {value!r}", 2)
+    return ref, int(checkpoint) if checkpoint.isdigit() else checkpoint
+
+
+def parse_grpo(items: list[str]) -> dict[str, Any]:
+    """--grpo KEY=VALUE options -> the request's grpo settings (values are JSON numbers)."""
+    settings: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        try:
+            value = json.loads(raw) if sep and key else None
+        except ValueError:
+            value = None
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            fail(f"--grpo must be KEY=NUMBER (e.g. num_generations=8), not {item!r}", 2)
+        settings[key.strip()] = value
+    return settings
 
 
 def read_notes(notes: str | None, notes_file: Path | None) -> str | None:
@@ -116,11 +146,31 @@ def submit(
     notes: str | None = NOTES_OPTION,
     notes_file: Path | None = NOTES_FILE_OPTION,
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate spec and data, no training."),
+    algorithm: str | None = typer.Option(None, "--algorithm", help="sft (default) or grpo."),
+    init_from: str | None = typer.Option(
+        None,
+        "--init-from",
+        help="RUN[:latest|best|STEP]: start from that training run's checkpoint (its model, "
+        "tokenizer and LoRA shape); default latest.",
+    ),
+    grpo: list[str] | None = typer.Option(
+        None,
+        "--grpo",
+        help="A GRPO setting KEY=VALUE (num_generations, num_iterations, beta, epsilon, "
+        "temperature, max_new_tokens, reward_correct, reward_format, length_penalty, "
+        "rollout_every_steps, rollout_prompts); repeat for several.",
+    ),
     follow_run: bool = typer.Option(False, "--follow", "-f", help="Stream the log to the end."),
     server: str | None = SERVER_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Submit a training run (and follow it with --follow)."""
+    """Submit a training run (and follow it with --follow); GRPO with --algorithm grpo
+    --init-from RUN."""
+    if algorithm is not None and algorithm not in ALGORITHMS:
+        fail(f"--algorithm must be sft or grpo, not {algorithm!r}", 2)
+    init = parse_init_from(init_from) if init_from is not None else None
+    if init is not None and (model != PRESETS[0] or model_id):
+        fail("--model/--model-id: a run started with --init-from keeps that run's model", 2)
     body = build_request(
         dataset=dataset,
         model=model,
@@ -150,7 +200,14 @@ def submit(
             "notes": read_notes(notes, notes_file),
         },
     )
+    if algorithm is not None:
+        body["algorithm"] = algorithm
+    if grpo:
+        body["grpo"] = parse_grpo(grpo)
     with Client(server) as client:
+        if init is not None:
+            body.pop("model_id", None)
+            body["init_from"] = {"run_id": resolve_run_id(client, init[0]), "checkpoint": init[1]}
         run = client.post_json("/api/tunix/run", body, params={"mode": "async"})
         run_id = str(run["run_id"])
         if not follow_run:
