@@ -13,6 +13,7 @@ from tunix_rt.cli import follow, runs_export, runs_render, runs_sample, runs_sub
 from tunix_rt.cli.client import Client
 from tunix_rt.cli.output import command, console, err_console, fail, print_json
 from tunix_rt.cli.run_ids import resolve_run_id
+from tunix_rt.cli.runs_rollouts import rollouts as show_rollouts
 from tunix_rt.cli.runs_submit import (
     JSON_OPTION,
     NAME_OPTION,
@@ -256,3 +257,8 @@ def delete_run(run_id: str = RUN_ID_ARG, server: str | None = SERVER_OPTION) -> 
         run_id = resolve_run_id(client, run_id)
         client.request("DELETE", f"/api/tunix/runs/{run_id}")
     console.print(f"deleted run {run_id}")
+
+
+app.command("rollouts")(show_rollouts)
+# `runs create` is `runs submit` (GRPO docs say create: --algorithm grpo --init-from RUN).
+app.command("create", hidden=True)(runs_submit.submit)
