@@ -51,6 +51,9 @@ export type RunParams = Schemas['RunParams'];
 export type EvaluationComparison = Schemas['EvaluationComparison'];
 export type Artifact = Schemas['ArtifactOut'];
 export type Health = Schemas['Health'];
+export type Rollout = Schemas['RolloutOut'];
+export type RolloutPage = Schemas['RolloutPage'];
+export type RolloutTracesOut = Schemas['RolloutTracesOut'];
 
 export type Evaluation = Schemas['EvaluationOut'];
 export type EvaluationSummary = Schemas['EvaluationSummary'];

@@ -18,15 +18,20 @@ import { useAsync } from '../lib/useAsync';
 import { progressText } from './RunsPage';
 import { RunName, RunTagsNotes } from './RunLabels';
 import { ArtifactsTab, EvalTab, ParamsTab } from './RunTabs';
+import { TryItPanel } from './RunTryIt';
+import { RunRollouts } from './RunRollouts';
 
 const TABS = [
   { id: 'overview', label: 'Overview' },
   { id: 'logs', label: 'Live logs' },
   { id: 'metrics', label: 'Metrics' },
   { id: 'eval', label: 'Evaluation' },
+  { id: 'try', label: 'Try it' },
   { id: 'params', label: 'Parameters' },
   { id: 'artifacts', label: 'Artifacts' },
 ] as const;
+// A GRPO run's sampled completions (shown for runs whose request.algorithm is "grpo").
+const ROLLOUTS_TAB = { id: 'rollouts', label: 'Rollouts' } as const;
 const ACTIVE_REFRESH_MS = 2000;
 
 export function RunDetailPage({ id, search }: { id: string; search: URLSearchParams }) {
@@ -96,13 +101,14 @@ export function RunDetailPage({ id, search }: { id: string; search: URLSearchPar
   // Arrow keys move between tabs (the WAI-ARIA tabs pattern); Tab moves into the panel.
   function onTabKey(event: KeyboardEvent<HTMLElement>) {
     if (event.key !== 'ArrowRight' && event.key !== 'ArrowLeft') return;
-    const index = TABS.findIndex((t) => t.id === tab);
-    const next = TABS[(index + (event.key === 'ArrowRight' ? 1 : TABS.length - 1)) % TABS.length];
+    const index = tabs.findIndex((t) => t.id === tab);
+    const next = tabs[(index + (event.key === 'ArrowRight' ? 1 : tabs.length - 1)) % tabs.length];
     setSearchParams({ tab: next.id === 'overview' ? null : next.id });
     event.currentTarget.querySelector<HTMLButtonElement>(`[data-testid="tab-${next.id}"]`)?.focus();
   }
 
   const r = run.data;
+  const tabs: readonly { id: string; label: string }[] = r?.request.algorithm === 'grpo' ? [...TABS, ROLLOUTS_TAB] : TABS;
   // An unknown or malformed id: no stream to follow (it would only retry against a 404).
   const missing = !r && run.error instanceof ApiError && [404, 422].includes(run.error.status);
   const shownStatus = status ?? r?.status ?? 'pending';
@@ -122,6 +128,11 @@ export function RunDetailPage({ id, search }: { id: string; search: URLSearchPar
           {r && (
             <Link to={`/runs/new?clone=${encodeURIComponent(id)}`} className="btn" data-testid="clone-run">
               Clone into new run
+            </Link>
+          )}
+          {r && r.status === 'completed' && r.kind === 'train' && !r.dry_run && (
+            <Link to={`/runs/new?grpo_from=${encodeURIComponent(id)}`} className="btn" data-testid="continue-grpo">
+              Continue with GRPO
             </Link>
           )}
           {cancellable && (
@@ -149,7 +160,7 @@ export function RunDetailPage({ id, search }: { id: string; search: URLSearchPar
       <Loading show={!r && run.error === undefined} />
       <ErrorBanner error={actionError} />
       <nav className="tabs" role="tablist" aria-label="run views" onKeyDown={onTabKey}>
-        {TABS.map((t) => (
+        {tabs.map((t) => (
           <button
             key={t.id}
             type="button"
@@ -281,7 +292,9 @@ export function RunDetailPage({ id, search }: { id: string; search: URLSearchPar
         />
       )}
       {tab === 'params' && <ParamsTab runId={id} version={version} />}
+      {tab === 'rollouts' && <RunRollouts runId={id} version={version} active={active} />}
       {tab === 'eval' && <EvalTab runId={id} version={version} />}
+      {tab === 'try' && <TryItPanel runId={id} version={version} />}
       {tab === 'artifacts' && (
         <ArtifactsTab runId={id} version={version} refreshMs={active ? ACTIVE_REFRESH_MS * 2 : null} />
       )}
