@@ -5,6 +5,8 @@ import { useState } from 'react';
 import { MetricChart } from './MetricChart';
 import { MAX_SMOOTHING, groupMetricNames, type MetricSeries, type XAxis } from './metricMath';
 
+const GROUP_TITLES = { reward: 'Rewards (GRPO)', train: 'Training', eval: 'Evaluation' } as const;
+
 export interface PanelRun {
   key: string;
   label: string;
@@ -17,7 +19,7 @@ export function MetricsPanel({ runs, emptyText = 'No metrics recorded yet.' }: {
   const [smoothing, setSmoothing] = useState(0);
   const [xAxis, setXAxis] = useState<XAxis>('step');
   const groups = groupMetricNames(runs.flatMap((r) => Object.keys(r.metrics).filter((n) => r.metrics[n].length > 0)));
-  const total = groups.train.length + groups.eval.length;
+  const total = groups.reward.length + groups.train.length + groups.eval.length;
 
   return (
     <section className="metrics-panel" data-testid="metrics-panel" data-metric-count={total}>
@@ -53,10 +55,10 @@ export function MetricsPanel({ runs, emptyText = 'No metrics recorded yet.' }: {
           {emptyText}
         </div>
       )}
-      {(['train', 'eval'] as const).map((group) =>
+      {(['reward', 'train', 'eval'] as const).map((group) =>
         groups[group].length === 0 ? null : (
           <div key={group} className="metric-group" data-testid={`metric-group-${group}`}>
-            <h4>{group === 'train' ? 'Training' : 'Evaluation'}</h4>
+            <h4>{GROUP_TITLES[group]}</h4>
             <div className="metric-grid">
               {groups[group].map((name) => (
                 <MetricChart

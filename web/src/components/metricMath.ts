@@ -19,8 +19,11 @@ export interface MetricPointIn {
 }
 
 /** Listed first, in this order; every other train metric follows by name. */
-const TRAIN_ORDER = ['loss', 'perplexity', 'learning_rate', 'grad_norm', 'tokens_per_s'];
+const TRAIN_ORDER = ['loss', 'perplexity', 'kl', 'completion_length/mean', 'learning_rate', 'grad_norm', 'tokens_per_s'];
 export const EVAL_PREFIX = 'eval/';
+/** A GRPO run's rewards (reward/mean, reward/std, reward/<part>/mean): a group of their own. */
+export const REWARD_PREFIX = 'reward/';
+const REWARD_ORDER = ['reward/mean', 'reward/std'];
 export const MAX_SMOOTHING = 0.99;
 
 /** Merge points into per-metric series ordered by step; a repeated (name, step) keeps the
@@ -109,11 +112,19 @@ export function preparePoints(points: SeriesPoint[], options: { xAxis: XAxis; lo
   };
 }
 
-/** Metric names split into the train group and the eval/* group, each in display order. */
-export function groupMetricNames(names: Iterable<string>): { train: string[]; eval: string[] } {
+/** Metric names split into the reward/* group (GRPO), the train group and the eval/* group,
+ * each in display order. */
+export function groupMetricNames(names: Iterable<string>): { reward: string[]; train: string[]; eval: string[] } {
+  const rewards: string[] = [];
   const train: string[] = [];
   const evals: string[] = [];
-  for (const name of new Set(names)) (name.startsWith(EVAL_PREFIX) ? evals : train).push(name);
+  for (const name of new Set(names))
+    (name.startsWith(EVAL_PREFIX) ? evals : name.startsWith(REWARD_PREFIX) ? rewards : train).push(name);
+  const rewardRank = (name: string) => {
+    const i = REWARD_ORDER.indexOf(name);
+    return i === -1 ? REWARD_ORDER.length : i;
+  };
+  rewards.sort((a, b) => rewardRank(a) - rewardRank(b) || a.localeCompare(b));
   const rank = (name: string) => {
     const i = TRAIN_ORDER.indexOf(name);
     return i === -1 ? TRAIN_ORDER.length : i;
@@ -121,7 +132,7 @@ export function groupMetricNames(names: Iterable<string>): { train: string[]; ev
   train.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
   // eval/exact_match and eval/format_ok first, then the per-class eval/exact_match/<class>.
   evals.sort((a, b) => a.split('/').length - b.split('/').length || a.localeCompare(b));
-  return { train, eval: evals };
+  return { reward: rewards, train, eval: evals };
 }
 
 /** Evenly spaced ticks from min to max (count >= 2), or the one value when min == max. */

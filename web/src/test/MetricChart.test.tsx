@@ -98,8 +98,18 @@ describe('metric helpers', () => {
     expect(
       groupMetricNames(['grad_norm', 'eval/exact_match/7', 'loss', 'eval/format_ok', 'zeta', 'eval/exact_match', 'learning_rate']),
     ).toEqual({
+      reward: [],
       train: ['loss', 'learning_rate', 'grad_norm', 'zeta'],
       eval: ['eval/exact_match', 'eval/format_ok', 'eval/exact_match/7'],
+    });
+  });
+
+  it('puts a GRPO run\'s rewards in a group of their own, mean and std first', () => {
+    const grpo = ['reward/length/mean', 'kl', 'reward/std', 'loss', 'reward/correct/mean', 'pg_clipfrac', 'reward/mean'];
+    expect(groupMetricNames([...grpo, 'completion_length/mean', 'reward/format/mean', 'learning_rate'])).toEqual({
+      reward: ['reward/mean', 'reward/std', 'reward/correct/mean', 'reward/format/mean', 'reward/length/mean'],
+      train: ['loss', 'kl', 'completion_length/mean', 'learning_rate', 'pg_clipfrac'],
+      eval: [],
     });
   });
 

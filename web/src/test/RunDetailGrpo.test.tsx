@@ -57,11 +57,16 @@ const ROLLOUT = {
   advantage: 0.7,
 };
 
+const GRPO_METRICS = ['reward/std', 'loss', 'reward/correct/mean', 'kl', 'reward/mean'].flatMap((name, i) => [
+  { name, step: 1, value: i, wall_s: 1 },
+  { name, step: 2, value: i + 0.5, wall_s: 2 },
+]);
+
 function serve(run: unknown) {
   return mockFetch([
     { path: '/api/tunix/runs/r1', body: run },
     { path: '/api/tunix/runs/r1/events', body: { data: [] } },
-    { path: '/api/tunix/runs/r1/metrics', body: { data: [] } },
+    { path: '/api/tunix/runs/r1/metrics', body: { data: GRPO_METRICS } },
     { path: '/api/tunix/runs/r1/rollouts', body: { steps: [10], step: 10, total: 1, items: [ROLLOUT] } },
   ]);
 }
@@ -100,5 +105,20 @@ describe('RunDetailPage, GRPO', () => {
     // The arrow keys reach the extra tab too.
     fireEvent.keyDown(screen.getByTestId('tab-rollouts'), { key: 'ArrowRight' });
     expect(window.location.search).toBe('');
+  });
+
+  it('charts the rewards in a group of their own on the Metrics tab', async () => {
+    serve(GRPO_RUN);
+    window.history.replaceState(null, '', '/runs/r1?tab=metrics');
+    render(<Routed />);
+    const rewards = await screen.findByTestId('metric-group-reward');
+    expect(rewards.querySelector('h4')?.textContent).toBe('Rewards (GRPO)');
+    expect([...rewards.querySelectorAll('[data-metric]')].map((e) => e.getAttribute('data-metric'))).toEqual([
+      'reward/mean',
+      'reward/std',
+      'reward/correct/mean',
+    ]);
+    const train = screen.getByTestId('metric-group-train');
+    expect([...train.querySelectorAll('[data-metric]')].map((e) => e.getAttribute('data-metric'))).toEqual(['loss', 'kl']);
   });
 });
