@@ -180,7 +180,7 @@ export function continueWithGrpoValues(run: Run): FormValues {
   const suffix = ' (GRPO)';
   const base = (run.name ?? shortId(run.run_id)).slice(0, MAX_NAME_CHARS - suffix.length);
   const values = initialValues();
-  for (const field of FROM_INIT_SOURCE) values[field] = '';
+  for (const field of FROM_INIT_SOURCE) if (field !== 'model_id') values[field] = ''; // the form's model choice stays
   return {
     ...values,
     algorithm: 'grpo',
