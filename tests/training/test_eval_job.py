@@ -1,15 +1,20 @@
 """A real evaluation job: a tiny run trains through the worker, then any of its checkpoints
 is evaluated by a job on the same queue. Evaluating the final checkpoint again reproduces the
-end-of-run evaluation example for example: the job restored exactly the trained weights."""
+end-of-run evaluation example for example: the job restored exactly the trained weights.
+Trying the model (POST .../generate, `runs sample` against a real server) on the same run
+reproduces it too: greedy completions of the holdout prompts equal the evaluation's."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.integration.cli_server import run_cli, start_server
 from tests.training.test_through_worker import (  # noqa: F401  (fixtures)
     dataset_key,
     enqueue,
@@ -18,6 +23,7 @@ from tests.training.test_through_worker import (  # noqa: F401  (fixtures)
     wait_until,
     worker_env,
 )
+from tunix_rt.settings import Settings
 
 pytestmark = [
     pytest.mark.slow,
@@ -35,6 +41,10 @@ async def test_evaluation_jobs_restore_any_checkpoint_and_reproduce_the_run(
     client: httpx.AsyncClient,
     dataset_key: str,  # noqa: F811  (the fixture imported above)
     start_worker: Callable[..., Any],  # noqa: F811
+    make_client: Callable[..., Any],
+    settings: Settings,
+    jax_cache_dir: str,
+    tmp_path: Path,
 ) -> None:
     start_worker("worker")
     run_id = await enqueue(client, dataset_key)  # 40 steps, checkpoints at 20 and 40
@@ -83,3 +93,38 @@ async def test_evaluation_jobs_restore_any_checkpoint_and_reproduce_the_run(
     )
     assert compare.status_code == 200, compare.text
     assert compare.json()["n_paired"] == 12
+
+    # Try the model: the holdout prompts, greedy, from the final checkpoint in the generate
+    # child give exactly what the run's own evaluation generated (same weights, tokenizer,
+    # chat template and greedy decoding).
+    prompts = [e["prompt"] for e in original]
+    async with make_client(jax_cache_dir=Path(jax_cache_dir)) as tryit:
+        response = await tryit.post(
+            f"/api/tunix/runs/{run_id}/generate",
+            json={"prompts": prompts, "max_new_tokens": 40, "temperature": 0},
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["step"] == 40
+        assert [c["text"] for c in body["completions"]] == [e["generated"] for e in original]
+        assert [c["answer"] for c in body["completions"]] == [e["extracted"] for e in original]
+        # The CLI against a real server (no worker) on the same database and artifacts.
+        server = start_server(
+            settings.database_url,
+            tmp_path / "serve-home",
+            "--workers",
+            "0",
+            TUNIX_RT_ARTIFACT_ROOT=str(settings.artifacts),
+            TUNIX_RT_JAX_CACHE_DIR=jax_cache_dir,
+        )
+        try:
+            done = run_cli(
+                server.url, "runs", "sample", run_id[:8], prompts[0], "--max-new-tokens", "40",
+                "--checkpoint", "latest", "--json", timeout_s=300,
+            )  # fmt: skip
+        finally:
+            server.stop()
+        assert done.returncode == 0, done.stderr
+        sampled = json.loads(done.stdout)
+        assert sampled["step"] == 40
+        assert sampled["completions"][0]["text"] == original[0]["generated"]

@@ -56,7 +56,8 @@ export function NewRunForm({
     return { ...start, dataset_key: start.dataset_key || initialDataset || datasets[0] || '' };
   });
   const [choice, setChoice] = useState<ModelChoice>(() => modelChoiceOf(values.model_id));
-  const [localId, setLocalId] = useState(choice === 'local' ? values.model_id : DEFAULT_LOCAL_MODEL_ID);
+  // Blank by default: a model directory with a config.json needs no model id (the server names it).
+  const [localId, setLocalId] = useState(choice === 'local' ? values.model_id : '');
   const [advancedOpen, setAdvancedOpen] = useState(() =>
     FIELD_NAMES.some((f) => isAdvanced(f) && differsFromStart(values, f)),
   );
@@ -231,7 +232,7 @@ export function NewRunForm({
           <>
             <label>
               {specOf('model_id').label}
-              <input value={localId} onChange={(e) => setLocalId(e.target.value)} placeholder={DEFAULT_LOCAL_MODEL_ID} data-testid="run-model-id" />
+              <input value={localId} onChange={(e) => setLocalId(e.target.value)} placeholder={`from config.json (or a preset shape: ${DEFAULT_LOCAL_MODEL_ID})`} data-testid="run-model-id" />
             </label>
             <label>
               {specOf('model_path').label}

@@ -18,6 +18,7 @@ import { useAsync } from '../lib/useAsync';
 import { progressText } from './RunsPage';
 import { RunName, RunTagsNotes } from './RunLabels';
 import { ArtifactsTab, EvalTab, ParamsTab } from './RunTabs';
+import { TryItPanel } from './RunTryIt';
 import { RunRollouts } from './RunRollouts';
 
 const TABS = [
@@ -25,6 +26,7 @@ const TABS = [
   { id: 'logs', label: 'Live logs' },
   { id: 'metrics', label: 'Metrics' },
   { id: 'eval', label: 'Evaluation' },
+  { id: 'try', label: 'Try it' },
   { id: 'params', label: 'Parameters' },
   { id: 'artifacts', label: 'Artifacts' },
 ] as const;
@@ -292,6 +294,7 @@ export function RunDetailPage({ id, search }: { id: string; search: URLSearchPar
       {tab === 'params' && <ParamsTab runId={id} version={version} />}
       {tab === 'rollouts' && <RunRollouts runId={id} version={version} active={active} />}
       {tab === 'eval' && <EvalTab runId={id} version={version} />}
+      {tab === 'try' && <TryItPanel runId={id} version={version} />}
       {tab === 'artifacts' && (
         <ArtifactsTab runId={id} version={version} refreshMs={active ? ACTIVE_REFRESH_MS * 2 : null} />
       )}
