@@ -16,7 +16,6 @@ from tunix_rt.db.types import utcnow
 from tunix_rt.runs import best, states
 from tunix_rt.settings import Settings
 from tunix_rt.traces.schema import check_optional_text, check_text
-from tunix_rt.training.spec import GRPOSpec
 
 PRESET_MODELS = ("tiny", "small")
 # model_id of a request that gave only model_path: replaced by <family>-<size> from the
@@ -37,6 +36,25 @@ LABEL_FIELDS = frozenset({"name", "tags", "notes"})
 Algorithm = Literal["sft", "grpo"]
 # Taken from the init_from run (same architecture, tokenizer and LoRA shape as its checkpoint).
 FROM_INIT_SOURCE = ("model_path", "lora_rank", "lora_alpha", "max_seq_length")
+
+
+class GRPOSettings(BaseModel):
+    """GRPO settings of a run request: the spec's `grpo` (training/spec.py GRPOSpec, which
+    runs may not import: tests/unit/test_grpo_settings.py keeps the two equal)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    num_generations: int = Field(default=4, ge=2, le=64, description="Completions per prompt.")
+    num_iterations: int = Field(default=1, ge=1, le=16, description="Updates per batch.")
+    beta: float = Field(default=0.04, ge=0, le=10, description="KL to the initial policy.")
+    epsilon: float = Field(default=0.2, gt=0, le=1, description="Clipping.")
+    temperature: float = Field(default=0.9, gt=0, le=5, description="Sampling temperature.")
+    max_new_tokens: int = Field(default=64, ge=1, le=4096)
+    reward_correct: float = Field(default=1.0, ge=0, le=100, description="Answer correct.")
+    reward_format: float = Field(default=0.2, ge=0, le=100, description="Format compliance.")
+    length_penalty: float = Field(default=0.0, ge=0, le=100)
+    rollout_every_steps: int = Field(default=10, ge=1, description="Store rollouts every N steps.")
+    rollout_prompts: int = Field(default=4, ge=1, le=256, description="...of this many prompts.")
 
 
 class InitFrom(BaseModel):
@@ -151,7 +169,7 @@ class RunRequest(BaseModel):
         default=None,
         description="Start from another run's checkpoint (its model, tokenizer and LoRA shape).",
     )
-    grpo: GRPOSpec | None = Field(
+    grpo: GRPOSettings | None = Field(
         default=None, description="GRPO settings (algorithm grpo; defaults when left out)."
     )
 
@@ -197,7 +215,7 @@ class RunRequest(BaseModel):
                     "algorithm grpo needs init_from (a trained run's checkpoint) or model_path"
                 )
             if self.grpo is None:
-                self.grpo = GRPOSpec()
+                self.grpo = GRPOSettings()
         if self.init_from is not None:
             given = [name for name in FROM_INIT_SOURCE if getattr(self, name) is not None]
             if given:
