@@ -1,6 +1,7 @@
-"""The run request's GRPO settings (runs/schema.py) and the spec's (training/spec.py) are two
-models because runs may not import training; they must accept the same fields, defaults and
-bounds, or a request the API takes would be refused by the child (or the other way)."""
+"""The run request's GRPO settings (runs/schema.py GRPOSpec) and the spec's (training/spec.py
+GRPOSpec) are two models because runs may not import training; they must accept the same
+fields, defaults and bounds, or a request the API takes would be refused by the child (or the
+other way)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from tunix_rt.runs.schema import GRPOSettings, RunRequest
+from tunix_rt.runs.schema import GRPOSpec as RequestGRPO
+from tunix_rt.runs.schema import RunRequest
 from tunix_rt.training.spec import GRPOSpec, Spec
 
 
@@ -20,7 +22,7 @@ def shape(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def test_request_and_spec_grpo_settings_agree() -> None:
-    assert shape(GRPOSettings) == shape(GRPOSpec)
+    assert shape(RequestGRPO) == shape(GRPOSpec)
 
 
 def test_a_requests_grpo_settings_are_a_valid_spec_grpo() -> None:

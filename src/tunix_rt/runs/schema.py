@@ -38,9 +38,10 @@ Algorithm = Literal["sft", "grpo"]
 FROM_INIT_SOURCE = ("model_path", "lora_rank", "lora_alpha", "max_seq_length")
 
 
-class GRPOSettings(BaseModel):
-    """GRPO settings of a run request: the spec's `grpo` (training/spec.py GRPOSpec, which
-    runs may not import: tests/unit/test_grpo_settings.py keeps the two equal)."""
+class GRPOSpec(BaseModel):
+    """GRPO settings of a run request: the spec's `grpo`. A twin of training/spec.py's
+    GRPOSpec (runs may not import training; tests/unit/test_grpo_settings.py keeps the two
+    equal), with the same name so the API's schema is `GRPOSpec`."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -169,7 +170,7 @@ class RunRequest(BaseModel):
         default=None,
         description="Start from another run's checkpoint (its model, tokenizer and LoRA shape).",
     )
-    grpo: GRPOSettings | None = Field(
+    grpo: GRPOSpec | None = Field(
         default=None, description="GRPO settings (algorithm grpo; defaults when left out)."
     )
 
@@ -215,7 +216,7 @@ class RunRequest(BaseModel):
                     "algorithm grpo needs init_from (a trained run's checkpoint) or model_path"
                 )
             if self.grpo is None:
-                self.grpo = GRPOSettings()
+                self.grpo = GRPOSpec()
         if self.init_from is not None:
             given = [name for name in FROM_INIT_SOURCE if getattr(self, name) is not None]
             if given:
