@@ -23,6 +23,8 @@ ROLLOUT_SOURCE = "rollout"
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_TRACE_IDS = 1000
+MAX_STEP = 2**31 - 1  # an INTEGER column
+MAX_OFFSET = 10**9
 
 
 class RolloutOut(BaseModel):

@@ -66,7 +66,7 @@ class InitFrom(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     run_id: uuid.UUID
-    checkpoint: Literal["latest", "best"] | Annotated[int, Field(ge=0)] = Field(
+    checkpoint: Literal["latest", "best"] | Annotated[int, Field(ge=0, le=2**31 - 1)] = Field(
         default="latest", description='"latest", "best" or a checkpoint step.'
     )
 

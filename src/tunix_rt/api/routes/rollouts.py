@@ -20,10 +20,12 @@ router = APIRouter(prefix="/api/tunix/runs", tags=["rollouts"])
 async def list_rollouts(
     run_id: uuid.UUID,
     session: Session,
-    step: int | None = Query(None, ge=0, description="Default: the latest step with rollouts."),
+    step: int | None = Query(
+        None, ge=0, le=rollout_views.MAX_STEP, description="Default: the latest step."
+    ),
     filter_name: rollout_views.RolloutFilter = Query("all", alias="filter"),
     limit: int = Query(rollout_views.DEFAULT_LIMIT, ge=1, le=rollout_views.MAX_LIMIT),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=rollout_views.MAX_OFFSET),
 ) -> rollout_views.RolloutPage:
     """The sampled completions of one step with their rewards and advantages; `steps` lists
     every step that has some. format_right_answer_wrong: well-formed but wrong answers."""
