@@ -18,8 +18,8 @@ import {
 } from './rollouts';
 
 export const ROLLOUTS_PAGE = 200;
-/** The most completions one request turns into traces (the API's limit). */
-export const MAX_SAVE = 1000;
+/** The API's most completions per list request and per save. */
+export const API_MAX = 1000;
 export const ROLLOUTS_POLL_MS = 3000;
 
 export function RunRollouts({ runId, version, active }: { runId: string; version: number; active: boolean }) {
@@ -38,8 +38,19 @@ export function RunRollouts({ runId, version, active }: { runId: string; version
   const data = list.data;
   const items = data?.items ?? [];
   const groups = groupRollouts(items);
+  // A filter shows part of each group: its reward spread is read from the whole step.
+  const filtered = filter !== 'all';
   const shownStep = data?.step ?? null;
-  const allShownSelected = items.length > 0 && items.every((r) => selected.has(r.id));
+  const whole = useAsync(
+    (signal) =>
+      filtered && shownStep !== null
+        ? api.get<RolloutPage>(base, { step: shownStep, filter: 'all', limit: API_MAX }, signal)
+        : Promise.resolve(null),
+    [base, version, filtered, shownStep],
+    { refreshMs: active && filtered ? ROLLOUTS_POLL_MS : null },
+  );
+  const wholeGroups = new Map(groupRollouts(filtered ? (whole.data?.items ?? []) : items).map((g) => [g.key, g]));
+    const allShownSelected = items.length > 0 && items.every((r) => selected.has(r.id));
 
   function toggle(ids: string[], on: boolean) {
     setSelected((prev) => {
@@ -105,8 +116,8 @@ export function RunRollouts({ runId, version, active }: { runId: string; version
         <button
           type="button"
           className="btn btn-primary"
-          disabled={selected.size === 0 || selected.size > MAX_SAVE || save.busy}
-          title={selected.size > MAX_SAVE ? `at most ${MAX_SAVE} at a time` : undefined}
+          disabled={selected.size === 0 || selected.size > API_MAX || save.busy}
+          title={selected.size > API_MAX ? `at most ${API_MAX} at a time` : undefined}
           onClick={() => void saveAsTraces()}
           data-testid="rollouts-save"
         >
@@ -162,7 +173,13 @@ export function RunRollouts({ runId, version, active }: { runId: string; version
             </tr>
           </thead>
           {groups.map((group) => (
-            <RolloutGroupRows key={group.key} group={group} selected={selected} onToggle={toggle} />
+            <RolloutGroupRows
+              key={group.key}
+              group={group}
+              whole={wholeGroups.get(group.key)}
+              selected={selected}
+              onToggle={toggle}
+            />
           ))}
         </table>
       )}
@@ -190,15 +207,21 @@ export function RunRollouts({ runId, version, active }: { runId: string; version
 
 function RolloutGroupRows({
   group,
+  whole,
   selected,
   onToggle,
 }: {
+  /** The shown generations of one prompt... */
   group: RolloutGroup;
+  /** ...and all of them (what the statistics describe); undefined while being read. */
+  whole: RolloutGroup | undefined;
   selected: ReadonlySet<string>;
   onToggle: (ids: string[], on: boolean) => void;
 }) {
   const ids = group.items.map((r) => r.id);
-  const flat = group.items.length > 1 && group.maxReward === group.minReward;
+  const stats = whole ?? group;
+  const flat = stats.items.length > 1 && stats.maxReward === stats.minReward;
+  const partial = whole !== undefined && whole.items.length !== group.items.length;
   return (
     <tbody data-testid="rollout-group" data-prompt-index={group.promptIndex}>
       <tr className="rollout-prompt">
@@ -214,9 +237,14 @@ function RolloutGroupRows({
         <td colSpan={8}>
           <div className="pre" data-testid="rollout-prompt">{group.prompt}</div>
           <div className="muted">
-            expected <code data-testid="rollout-expected">{group.expected}</code> · {group.correct}/{group.items.length} correct ·
-            reward mean {formatReward(group.meanReward)}, range {formatReward(group.minReward)}–{formatReward(group.maxReward)}, std{' '}
-            <span data-testid="rollout-group-std">{formatReward(group.stdReward)}</span>
+            expected <code data-testid="rollout-expected">{group.expected}</code>
+            {partial && <span data-testid="rollout-group-shown"> · showing {group.items.length} of {stats.items.length}</span>}
+            {' · '}
+            <span data-testid="rollout-group-stats">
+              {stats.correct}/{stats.items.length} correct · reward mean {formatReward(stats.meanReward)}, range{' '}
+              {formatReward(stats.minReward)}–{formatReward(stats.maxReward)}, std{' '}
+              <span data-testid="rollout-group-std">{formatReward(stats.stdReward)}</span>
+            </span>
             {flat && (
               <span className="tag" title="every generation got the same reward: their advantages are 0" data-testid="rollout-group-flat">
                 no spread

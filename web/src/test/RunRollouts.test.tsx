@@ -113,9 +113,22 @@ describe('RunRollouts', () => {
     expect(queries[0].has('step')).toBe(false); // latest: the server's default
     expect(queries[0].get('filter')).toBe('all');
 
-    fireEvent.change(screen.getByTestId('rollouts-filter'), { target: { value: 'format_right_answer_wrong' } });
+    const wholeStd = within(groups[1]).getByTestId('rollout-group-std').textContent;
+    fireEvent.change(screen.getByTestId('rollouts-filter'), { target: { value: 'correct' } });
     await waitFor(() => expect(screen.getAllByTestId('rollout-row')).toHaveLength(2));
-    expect(queries.at(-1)?.get('filter')).toBe('format_right_answer_wrong');
+    expect(queries.some((q) => q.get('filter') === 'correct')).toBe(true);
+    // The group statistics still describe every generation of the prompt, read unfiltered.
+    expect((await screen.findByTestId('rollout-group-shown')).textContent).toBe(' · showing 2 of 3');
+    const [only] = screen.getAllByTestId('rollout-group');
+    expect(within(only).getByTestId('rollout-group-std').textContent).toBe(wholeStd);
+    expect(within(only).getByTestId('rollout-group-stats').textContent).toContain('2/3 correct');
+    expect(queries.at(-1)?.get('filter')).toBe('all');
+    expect(queries.at(-1)?.get('step')).toBe('20');
+
+    fireEvent.change(screen.getByTestId('rollouts-filter'), { target: { value: 'format_right_answer_wrong' } });
+    await waitFor(() =>
+      expect(screen.getAllByTestId('rollout-row').map((r) => r.getAttribute('data-id'))).toEqual(['s20-p0-g0', 's20-p0-g1']),
+    );
     expect(screen.getAllByTestId('rollout-correct').every((c) => c.textContent === '✗')).toBe(true);
 
     fireEvent.change(screen.getByTestId('rollouts-step'), { target: { value: '10' } });
