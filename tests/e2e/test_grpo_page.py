@@ -74,6 +74,7 @@ def test_continue_with_grpo_and_browse_its_rollouts(grpo_server: Server, page: P
     page.get_by_test_id("run-max_steps").fill("4")
     page.get_by_test_id("run-grpo-rollout_every_steps").fill("2")
     page.get_by_test_id("run-grpo-rollout_prompts").fill("2")
+    save_screenshot(page, "grpo-new-run")
     page.get_by_test_id("run-submit").click()
     expect(page).to_have_url(re.compile(r"/runs/[0-9a-f-]{36}$"))
     grpo_id = page.url.rsplit("/", 1)[1]

@@ -206,8 +206,8 @@ export function NewRunForm({
             onChange={(e) => set('algorithm', e.target.value)}
             data-testid="run-algorithm"
           >
-            <option value="sft">SFT (supervised fine-tuning)</option>
-            <option value="grpo">GRPO (RL with scorer rewards)</option>
+            <option value="sft">SFT (supervised)</option>
+            <option value="grpo">GRPO (RL)</option>
           </select>
         </label>
         {fromInit ? (
