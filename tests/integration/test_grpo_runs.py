@@ -30,6 +30,7 @@ from tunix_rt.worker.events import EventHandler
 from tunix_rt.worker.loop import Worker
 
 GRPO_CHILD = str(Path(__file__).resolve().parents[1] / "fixtures" / "grpo_child.py")
+SAMPLE_CHILD = str(Path(__file__).resolve().parents[1] / "fixtures" / "sample_child.py")
 GRPO = {"num_generations": 4, "rollout_every_steps": 2, "rollout_prompts": 2}
 
 
@@ -53,101 +54,114 @@ async def rollouts(client: httpx.AsyncClient, run_id: str, **params: Any) -> htt
 
 
 async def test_a_grpo_run_starts_from_the_sft_checkpoint_and_stores_its_rollouts(
-    client: httpx.AsyncClient,
+    make_client: Any,
     settings: Settings,
     sessions: Sessions,
     dataset_key: str,  # noqa: F811
 ) -> None:
-    sft_id = await trained_run(client, settings, sessions, dataset_key)
-    response = await submit(
-        client,
-        dataset_key,
-        algorithm="grpo",
-        init_from={"run_id": sft_id, "checkpoint": "latest"},
-        max_steps=4,
-        grpo=GRPO,
-    )
-    assert response.status_code == 202, response.text
-    submitted = response.json()
-    run_id = submitted["run_id"]
-    # The step is resolved at submit, written into the request and pinned on the source.
-    assert submitted["request"]["init_from"] == {"run_id": sft_id, "checkpoint": 3}
-    assert submitted["request"]["grpo"]["num_generations"] == 4
-    assert submitted["request"]["grpo"]["beta"] == 0.04  # defaults filled in
-    assert submitted["model_id"] == "tiny"
-    assert await pins(sessions, sft_id) == [(3, f"init:{run_id}")]
+    async with make_client(sample_command=[sys.executable, SAMPLE_CHILD, "echo"]) as client:
+        sft_id = await trained_run(client, settings, sessions, dataset_key)
+        response = await submit(
+            client,
+            dataset_key,
+            algorithm="grpo",
+            init_from={"run_id": sft_id, "checkpoint": "latest"},
+            max_steps=4,
+            grpo=GRPO,
+        )
+        assert response.status_code == 202, response.text
+        submitted = response.json()
+        run_id = submitted["run_id"]
+        # The step is resolved at submit, written into the request and pinned on the source.
+        assert submitted["request"]["init_from"] == {"run_id": sft_id, "checkpoint": 3}
+        assert submitted["request"]["grpo"]["num_generations"] == 4
+        assert submitted["request"]["grpo"]["beta"] == 0.04  # defaults filled in
+        assert submitted["model_id"] == "tiny"
+        assert await pins(sessions, sft_id) == [(3, f"init:{run_id}")]
 
-    async with grpo_worker(settings, sessions):
-        run = await wait_terminal(sessions, uuid.UUID(run_id))
-    assert run.status == "completed", run.error
-    run_dir = attempt_dir(settings, run.id, run.fence)
-    assert (run_dir / "init" / "checkpoints" / "3" / "weights.bin").read_bytes() == b"w" * 100
-    assert (run_dir / "init" / "tokenizer.model").read_bytes() == b"t" * 10
-    spec = json.loads((run_dir / "spec.json").read_text())
-    assert spec["algorithm"] == "grpo" and spec["model"] == {"preset": "tiny"}
-    assert spec["init"] == {
-        "checkpoint_dir": "init/checkpoints",
-        "step": 3,
-        "source_run_id": sft_id,
-    }
-    assert spec["tokenizer"] == {"kind": "file", "path": "init/tokenizer.model"}
-    assert spec["grpo"]["rollout_every_steps"] == 2 and spec["hyperparameters"]["max_steps"] == 4
+        async with grpo_worker(settings, sessions):
+            run = await wait_terminal(sessions, uuid.UUID(run_id))
+        assert run.status == "completed", run.error
+        run_dir = attempt_dir(settings, run.id, run.fence)
+        assert (run_dir / "init" / "checkpoints" / "3" / "weights.bin").read_bytes() == b"w" * 100
+        assert (run_dir / "init" / "tokenizer.model").read_bytes() == b"t" * 10
+        spec = json.loads((run_dir / "spec.json").read_text())
+        assert spec["algorithm"] == "grpo" and spec["model"] == {"preset": "tiny"}
+        assert spec["init"] == {
+            "checkpoint_dir": "init/checkpoints",
+            "step": 3,
+            "source_run_id": sft_id,
+        }
+        assert spec["tokenizer"] == {"kind": "file", "path": "init/tokenizer.model"}
+        assert (
+            spec["grpo"]["rollout_every_steps"] == 2 and spec["hyperparameters"]["max_steps"] == 4
+        )
 
-    # Steps 1, 2 and 4 were sampled; the latest is shown by default, by prompt and generation.
-    page = (await rollouts(client, run_id)).json()
-    assert page["steps"] == [1, 2, 4] and page["step"] == 4 and page["total"] == 8
-    keys = [(item["prompt_index"], item["generation"]) for item in page["items"]]
-    assert keys == [(p, g) for p in range(2) for g in range(4)]
-    lines = (run_dir / "rollouts/step-00000004.jsonl").read_text().splitlines()
-    assert lines[-1] == "not a completion"  # skipped by the worker
-    written = [json.loads(line) for line in lines[:-1]]
-    first = page["items"][0]
-    assert {k: first[k] for k in ("prompt", "completion", "answer", "rewards", "advantage")} == {
-        k: written[0][k] for k in ("prompt", "completion", "answer", "rewards", "advantage")
-    }
-    assert first["correct"] and first["reward"] == 1.2
-    # Filters within a step; they partition it.
-    hacked = (await rollouts(client, run_id, step=1, filter="format_right_answer_wrong")).json()
-    assert hacked["step"] == 1 and hacked["total"] == 2
-    assert all(i["format_ok"] and not i["correct"] for i in hacked["items"])
-    assert [i["generation"] for i in hacked["items"]] == [1, 1]
-    right = (await rollouts(client, run_id, step=1, filter="correct")).json()
-    wrong = (await rollouts(client, run_id, step=1, filter="wrong")).json()
-    assert all(i["correct"] for i in right["items"]) and not any(
-        i["correct"] for i in wrong["items"]
-    )
-    assert right["total"] + wrong["total"] == 8
-    paged = (await rollouts(client, run_id, step=2, limit=3, offset=6)).json()
-    assert [(i["prompt_index"], i["generation"]) for i in paged["items"]] == [(1, 2), (1, 3)]
-    assert paged["total"] == 8
-    # The files are artifacts of the run.
-    names = {a["name"] for a in (await client.get(f"/api/tunix/runs/{run_id}/artifacts")).json()}
-    assert {"rollouts/step-00000001.jsonl", "rollouts/step-00000004.jsonl"} <= names
-    assert "init/tokenizer.model" in names
+        # Steps 1, 2 and 4 were sampled; the latest is shown by default, by prompt and generation.
+        page = (await rollouts(client, run_id)).json()
+        assert page["steps"] == [1, 2, 4] and page["step"] == 4 and page["total"] == 8
+        keys = [(item["prompt_index"], item["generation"]) for item in page["items"]]
+        assert keys == [(p, g) for p in range(2) for g in range(4)]
+        lines = (run_dir / "rollouts/step-00000004.jsonl").read_text().splitlines()
+        assert lines[-1] == "not a completion"  # skipped by the worker
+        written = [json.loads(line) for line in lines[:-1]]
+        first = page["items"][0]
+        assert {
+            k: first[k] for k in ("prompt", "completion", "answer", "rewards", "advantage")
+        } == {k: written[0][k] for k in ("prompt", "completion", "answer", "rewards", "advantage")}
+        assert first["correct"] and first["reward"] == 1.2
+        # Filters within a step; they partition it.
+        hacked = (await rollouts(client, run_id, step=1, filter="format_right_answer_wrong")).json()
+        assert hacked["step"] == 1 and hacked["total"] == 2
+        assert all(i["format_ok"] and not i["correct"] for i in hacked["items"])
+        assert [i["generation"] for i in hacked["items"]] == [1, 1]
+        right = (await rollouts(client, run_id, step=1, filter="correct")).json()
+        wrong = (await rollouts(client, run_id, step=1, filter="wrong")).json()
+        assert all(i["correct"] for i in right["items"]) and not any(
+            i["correct"] for i in wrong["items"]
+        )
+        assert right["total"] + wrong["total"] == 8
+        paged = (await rollouts(client, run_id, step=2, limit=3, offset=6)).json()
+        assert [(i["prompt_index"], i["generation"]) for i in paged["items"]] == [(1, 2), (1, 3)]
+        assert paged["total"] == 8
+        # The files are artifacts of the run.
+        names = {
+            a["name"] for a in (await client.get(f"/api/tunix/runs/{run_id}/artifacts")).json()
+        }
+        assert {"rollouts/step-00000001.jsonl", "rollouts/step-00000004.jsonl"} <= names
+        assert "init/tokenizer.model" in names
 
-    # Chosen completions become traces: steps parsed from the completion, the answer, the
-    # dataset's task and where they came from.
-    chosen = [first["id"], hacked["items"][0]["id"]]
-    made = await client.post(f"/api/tunix/runs/{run_id}/rollouts/traces", json={"ids": chosen})
-    assert made.status_code == 201, made.text
-    assert made.json()["created"] == 2
-    trace = (await client.get(f"/api/traces/{made.json()['trace_ids'][1]}")).json()["payload"]
-    assert trace["final_answer"] == "wrong"
-    assert [s["content"] for s in trace["steps"]] == ["look at prompt 0", "step 1 generation 1"]
-    assert trace["meta"]["source"] == "rollout" and trace["meta"]["run_id"] == run_id
-    assert trace["meta"]["task"] == "high_card_duel" and trace["meta"]["step"] == 1
-    assert trace["meta"]["format_ok"] and not trace["meta"]["correct"]
+        # Chosen completions become traces: steps parsed from the completion, the answer, the
+        # dataset's task and where they came from.
+        chosen = [first["id"], hacked["items"][0]["id"]]
+        made = await client.post(f"/api/tunix/runs/{run_id}/rollouts/traces", json={"ids": chosen})
+        assert made.status_code == 201, made.text
+        assert made.json()["created"] == 2
+        trace = (await client.get(f"/api/traces/{made.json()['trace_ids'][1]}")).json()["payload"]
+        assert trace["final_answer"] == "wrong"
+        assert [s["content"] for s in trace["steps"]] == ["look at prompt 0", "step 1 generation 1"]
+        assert trace["meta"]["source"] == "rollout" and trace["meta"]["run_id"] == run_id
+        assert trace["meta"]["task"] == "high_card_duel" and trace["meta"]["step"] == 1
+        assert trace["meta"]["format_ok"] and not trace["meta"]["correct"]
 
-    # An evaluation of the GRPO run gets its checkpoint and the SFT run's tokenizer.
-    evaluation = await client.post("/api/evaluations", json={"run_id": run_id})
-    assert evaluation.status_code == 202, evaluation.text
-    job_id = uuid.UUID(evaluation.json()["job_id"])
-    async with running_worker(settings, sessions, "ok"):
-        job = await wait_terminal(sessions, job_id)
-    assert job.status == "completed", job.error
-    job_dir = attempt_dir(settings, job_id, job.fence)
-    assert (job_dir / "checkpoints" / "4" / "weights.bin").read_bytes() == b"g" * 100
-    assert (job_dir / "tokenizer.model").read_bytes() == b"t" * 10
+        # An evaluation of the GRPO run gets its checkpoint and the SFT run's tokenizer.
+        evaluation = await client.post("/api/evaluations", json={"run_id": run_id})
+        assert evaluation.status_code == 202, evaluation.text
+        job_id = uuid.UUID(evaluation.json()["job_id"])
+        async with running_worker(settings, sessions, "ok"):
+            job = await wait_terminal(sessions, job_id)
+        assert job.status == "completed", job.error
+        job_dir = attempt_dir(settings, job_id, job.fence)
+        assert (job_dir / "checkpoints" / "4" / "weights.bin").read_bytes() == b"g" * 100
+        assert (job_dir / "tokenizer.model").read_bytes() == b"t" * 10
+        # So does a generation from it (the sample child echoes what it was staged with).
+        generated = await client.post(
+            f"/api/tunix/runs/{run_id}/generate", json={"prompts": ["2+2?"]}
+        )
+        assert generated.status_code == 200, generated.text
+        assert generated.json()["completions"][0]["text"].startswith(
+            "step 4 weights 100 tokenizer 10 model tiny"
+        )
 
 
 async def test_rollouts_api_refusals(
@@ -223,6 +237,9 @@ async def test_grpo_request_refusals(
     run_id = (await submit(client, dataset_key, algorithm="grpo", init_from=source)).json()[
         "run_id"
     ]
+    params = (await client.get(f"/api/tunix/runs/{run_id}/params")).json()
+    assert params["source"] == "request" and params["data"]["algorithm"] == "grpo"
+    assert params["data"]["model.preset"] == "tiny" and params["data"]["grpo.beta"] == 0.04
     assert (await client.post(f"/api/tunix/runs/{run_id}/cancel")).status_code == 200
     retry = await client.post(f"/api/tunix/runs/{run_id}/retry")
     assert retry.status_code == 202, retry.text

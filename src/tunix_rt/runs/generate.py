@@ -146,7 +146,7 @@ class Staged:
 async def _checkpoint_rows(
     session: AsyncSession, run_id: uuid.UUID, step: int
 ) -> dict[str, models.RunArtifact]:
-    names = [f"{artifacts.CHECKPOINTS_DIR}/{step}", materialize.TOKENIZER_FILE]
+    names = [f"{artifacts.CHECKPOINTS_DIR}/{step}", *materialize.TOKENIZER_NAMES]
     rows = await session.execute(
         select(models.RunArtifact).where(
             models.RunArtifact.run_id == run_id, models.RunArtifact.name.in_(names)
@@ -187,8 +187,9 @@ async def stage(
                     status=run.status,
                 )
             raise errors.NotFound(f"run {run_id} has no checkpoint at step {step}")
-        spec = materialize.build_spec(run, settings)
-        tokenizer = rows.get(materialize.TOKENIZER_FILE)
+        # A run started from another run's checkpoint keeps that run's model and tokenizer.
+        spec = await materialize.source_spec(session, run, settings)
+        tokenizer = next((rows[name] for name in materialize.TOKENIZER_NAMES if name in rows), None)
         needs_tokenizer = spec["tokenizer"]["kind"] == "sentencepiece_train"
     run_dir = materialize.run_dir_of(settings, run_id)
     directory = settings.artifacts / STAGING_DIR / uuid.uuid4().hex

@@ -58,9 +58,12 @@ async def locate_spec(session: AsyncSession, run_id: uuid.UUID, settings: Settin
     if registered and registered not in candidates:
         candidates.append(str(registered))
     try:
-        fallback = materialize.build_spec(run, settings)
-    except errors.ValidationFailed:
-        # The model path no longer lies under a configured root: show what was asked for.
+        fallback = materialize.build_spec(
+            run, settings, await materialize.model_run_of(session, run)
+        )
+    except (errors.ValidationFailed, errors.NotFound):
+        # The model path no longer lies under a configured root, or the run an init_from
+        # chain starts at is gone: show what was asked for.
         fallback = {k: v for k, v in run.request.items() if k != "retry_of"}
     return SpecPlace(run_id=run.id, candidates=candidates, fallback=fallback)
 
