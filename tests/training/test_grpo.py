@@ -106,7 +106,7 @@ def test_metrics_every_step_with_the_contract_names(finished: Path) -> None:
     metrics = metrics_by_step(finished)
     assert sorted(metrics) == list(range(1, GRPO_HP["max_steps"] + 1))
     for step, values in metrics.items():
-        for name in CONTRACT_METRICS:
+        for name in (*CONTRACT_METRICS, "entropy", "pg_clipfrac", "grad_norm"):
             assert math.isfinite(values[name]), (step, name, values)
         assert 0 < values["completion_length/mean"] <= GRPO["max_new_tokens"]
         assert -GRPO["length_penalty"] <= values["reward/length/mean"] < 0

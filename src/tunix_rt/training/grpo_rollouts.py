@@ -30,7 +30,7 @@ from tunix_rt.training.tokenizer import Tokenizer
 ROLLOUTS_DIR = "rollouts"
 ACTOR_PREFIX = "actor/train/"
 # Tunix's training metrics that mean something for GRPO (its perplexity is of the loss).
-ACTOR_METRICS = {"loss", "kl", "pg_clipfrac", "grad_norm", "learning_rate"}
+ACTOR_METRICS = {"loss", "kl", "pg_clipfrac", "entropy", "grad_norm", "learning_rate"}
 
 
 def weights_of(grpo: GRPOSpec) -> RewardWeights:
