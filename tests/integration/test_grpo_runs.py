@@ -162,6 +162,9 @@ async def test_a_grpo_run_starts_from_the_sft_checkpoint_and_stores_its_rollouts
         assert generated.json()["completions"][0]["text"].startswith(
             "step 4 weights 100 tokenizer 10 model tiny"
         )
+        # Deleting the run deletes its rollouts.
+        assert (await client.delete(f"/api/tunix/runs/{run_id}")).status_code == 204
+        assert await rollout_rows(sessions, uuid.UUID(run_id)) == []
 
 
 async def test_rollouts_api_refusals(

@@ -474,7 +474,14 @@ async def delete_run(session: AsyncSession, run_id: uuid.UUID) -> None:
         delete(models.Evaluation).where(models.Evaluation.run_id == run_id),
         execution_options={"synchronize_session": False},
     )
-    for table in (models.RunLogChunk, models.RunMetric, models.RunArtifact, models.RunEvent):
+    tables = (
+        models.RunLogChunk,
+        models.RunMetric,
+        models.RunArtifact,
+        models.RunEvent,
+        models.RunRollout,
+    )
+    for table in tables:
         await session.execute(delete(table).where(table.run_id == run_id))
     deleted = await session.execute(
         delete(Run).where(Run.id == run_id, Run.status.in_(states.TERMINAL))
