@@ -110,3 +110,6 @@ def test_continue_with_grpo_and_browse_its_rollouts(grpo_server: Server, page: P
         trace = api.get(f"/api/traces/{href.rsplit('/', 1)[1]}")
     assert trace.status_code == 200, trace.text
     assert "wrong" in json.dumps(trace.json())  # the format-right, answer-wrong completion
+    page.get_by_test_id("rollouts-saved-all").click()
+    expect(page).to_have_url(re.compile(r"/traces\?source=rollout$"))
+    expect(page.get_by_test_id("trace-row")).to_have_count(2)

@@ -105,6 +105,10 @@ export function GrpoFields({
       </fieldset>
       <fieldset className="form-section" data-testid="grpo-settings">
         <legend>GRPO</legend>
+        <p className="muted">
+          Each step samples <em>generations per prompt</em> completions of <em>batch size</em> prompts; every completion
+          is scored (correct answer, format, length) and compared with its group.
+        </p>
         <div className="form-grid">
           {GRPO_FIELD_NAMES.map((field) => {
             const spec = GRPO_FIELDS[field];

@@ -135,7 +135,9 @@ export function RunRollouts({ runId, version, active }: { runId: string; version
                 {i > 0 && ', '}
                 <Link to={`/traces/${encodeURIComponent(id)}`}>{id.slice(0, 8)}</Link>
               </span>
-            ))}
+            ))}{' '}
+            (<Link to="/traces?source=rollout" data-testid="rollouts-saved-all">every trace from rollouts</Link>: score them or
+            build a dataset from them)
           </span>
         </p>
       )}

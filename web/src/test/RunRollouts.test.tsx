@@ -156,6 +156,7 @@ describe('RunRollouts', () => {
       '/traces/trace-s20-p1-g1',
       '/traces/trace-s20-p1-g2',
       '/traces/trace-s20-p0-g1',
+      '/traces?source=rollout',
     ]);
     expect(screen.getAllByTestId('rollout-select').every((c) => !(c as HTMLInputElement).checked)).toBe(true);
 
