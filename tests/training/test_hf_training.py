@@ -1,6 +1,7 @@
 """The training child on tiny Hugging Face checkpoints made by transformers (tests/fixtures/hf):
-a spec whose model is {family, path} trains (LoRA and full fine-tune) and checkpoints on
-CPU with their own tokenizer and chat template, and are evaluated; a config.json that
+a spec whose model is {family, path} trains (LoRA and full fine-tune, every family: gemma3,
+qwen2, qwen3, llama3) and checkpoints on CPU with its own tokenizer and chat template (the
+child prints the first prompt as rendered), and is evaluated; a config.json that
 disagrees with the weights, or a tokenizer with more ids than the embedding, stops the dry
 run (exit 2)."""
 
@@ -20,8 +21,9 @@ from tests.training.datasets import read_events, write_dataset, write_spec
 pytestmark = [pytest.mark.slow, pytest.mark.training]
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hf"
-QUICK = {"max_steps": 4, "batch_size": 4, "save_every_steps": 4, "learning_rate": 1e-3}
-QUICK_EVAL = {"max_examples": 2, "max_new_tokens": 6}
+STEPS = 2
+QUICK = {"max_steps": STEPS, "batch_size": 4, "save_every_steps": STEPS, "learning_rate": 1e-3}
+QUICK_EVAL = {"max_examples": 2, "max_new_tokens": 4}
 
 
 def train_spec(run_dir: Path, name: str, family: str, jax_cache_dir: str, **hp: Any) -> Path:
@@ -36,21 +38,51 @@ def train_spec(run_dir: Path, name: str, family: str, jax_cache_dir: str, **hp: 
     )
 
 
-@pytest.mark.parametrize("lora_rank", [4, None], ids=["lora", "full"])
-def test_llama3_checkpoint_trains_and_checkpoints(
-    tmp_path: Path, jax_cache_dir: str, lora_rank: int | None
+# family -> (fixture directory, the start of its first training prompt as its own chat
+# template renders it: the child prints it; Gemma's template adds the "<bos>" text that the
+# template-less Gemma turn format does not have).
+FAMILIES = {
+    "gemma3": ("gemma3", "<bos><start_of_turn>user\\n"),
+    "qwen2": ("qwen2", "<|im_start|>user\\n"),
+    "qwen3": ("qwen3_tied", "<|im_start|>user\\n"),
+    "llama3": ("llama3", "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\\n\\n"),
+}
+
+
+# qwen3 with LoRA trains through the API and a worker instead (test_hf_through_worker.py:
+# the same child, the same checks), one cold child less.
+COMBINATIONS = [
+    (family, rank)
+    for family in sorted(FAMILIES)
+    for rank in (4, None)
+    if (family, rank) != ("qwen3", 4)
+]
+
+
+@pytest.mark.parametrize(
+    ("family", "lora_rank"),
+    COMBINATIONS,
+    ids=[f"{family}-{'lora' if rank else 'full'}" for family, rank in COMBINATIONS],
+)
+def test_checkpoint_of_each_family_trains_with_its_own_chat_template(
+    tmp_path: Path, jax_cache_dir: str, family: str, lora_rank: int | None
 ) -> None:
-    run_dir = tmp_path / "llama3"
-    spec = train_spec(run_dir, "llama3", "llama3", jax_cache_dir, lora_rank=lora_rank)
+    name, rendered = FAMILIES[family]
+    run_dir = tmp_path / name
+    spec = train_spec(run_dir, name, family, jax_cache_dir, lora_rank=lora_rank)
     result = run_child(spec, timeout_s=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert ("(LoRA)" in result.stdout) == (lora_rank is not None)
+    marker = "prompt format chat_template, first training prompt as the model sees it: "
+    shown = [line for line in result.stdout.splitlines() if line.startswith(marker)]
+    assert len(shown) == 1, result.stdout[-3000:]
+    assert shown[0][len(marker) + 1 :].startswith(rendered), shown[0]  # after repr's quote
     losses = metric_losses(run_dir)
-    assert sorted(losses) == [1, 2, 3, 4]
+    assert sorted(losses) == list(range(1, STEPS + 1))
     assert all(math.isfinite(v) and v > 0 for v in losses.values())
-    assert (run_dir / "checkpoints" / "4").is_dir()
+    assert (run_dir / "checkpoints" / str(STEPS)).is_dir()
     report = json.loads((run_dir / "eval.json").read_text())
-    assert report["summary"]["n"] == 2
+    assert report["summary"]["n"] == 2 and report["summary"]["step"] == STEPS
     assert all(isinstance(row["generated"], str) for row in report["examples"])
 
 
