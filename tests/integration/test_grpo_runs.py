@@ -327,3 +327,14 @@ async def test_a_stale_attempts_rollouts_are_refused(
     await feed(owner, 1, "again")
     assert not owner.lease_lost
     assert await rollout_rows(sessions, run_id) == [(1, fence + 1, "again\ufffd")]
+    # A file whose event never got through is still registered at the end of the attempt.
+    (owner.attempt_dir / "rollouts/step-00000009.jsonl").write_text(rollout_line(0, 0, "x"))
+    async with sessions() as session:
+        await artifacts.register_run_outputs(session, run_id, run_dir, owner.attempt_rel)
+        await session.commit()
+        names = set(
+            await session.scalars(
+                select(models.RunArtifact.name).where(models.RunArtifact.run_id == run_id)
+            )
+        )
+    assert {"rollouts/step-00000001.jsonl", "rollouts/step-00000009.jsonl"} <= names

@@ -34,6 +34,7 @@ KNOWN_FILES = (
     "logs/output.log",
 )
 CHECKPOINTS_DIR = "checkpoints"
+ROLLOUTS_DIR = "rollouts"
 ATTEMPTS_DIR = "attempts"
 HASH_BLOCK_BYTES = 1024 * 1024
 
@@ -132,6 +133,13 @@ async def register_run_outputs(
             f"{CHECKPOINTS_DIR}/{p.name}"
             for p in ckpt_root.iterdir()
             if p.is_dir() and p.name.isdigit()
+        )
+    rollouts_root = base / ROLLOUTS_DIR  # a GRPO run's; also registered by its events
+    if rollouts_root.is_dir():
+        names += sorted(
+            f"{ROLLOUTS_DIR}/{p.name}"
+            for p in rollouts_root.iterdir()
+            if p.is_file() and p.suffix == ".jsonl"
         )
     for name in names:
         relpath = f"{attempt_rel}/{name}" if attempt_rel else name

@@ -27,8 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tunix_rt.db import bulk, models
 from tunix_rt.db.types import utcnow
+from tunix_rt.runs import artifacts
 
-ROLLOUTS_DIR = "rollouts"
+ROLLOUTS_DIR = artifacts.ROLLOUTS_DIR
 MAX_FILE_BYTES = 64 * 1024 * 1024
 # GRPOSpec allows 256 prompts x 64 generations per step.
 MAX_ROWS_PER_STEP = 256 * 64
