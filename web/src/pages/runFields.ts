@@ -140,7 +140,9 @@ export function valuesFromRequest(request: Record<string, unknown>): FormValues 
     else if (spec.kind === 'mesh') values[field] = meshText(value);
     else if (spec.kind === 'init') values[field] = initFromText(value);
     else if (spec.kind === 'grpo') {
-      const grpo = (value ?? {}) as Record<string, unknown>;
+      // Without GRPO settings (an SFT run) the GRPO inputs keep their defaults.
+      if (value === null || typeof value !== 'object') continue;
+      const grpo = value as Record<string, unknown>;
       for (const name of GRPO_FIELD_NAMES) values[grpoKey(name)] = grpo[name] == null ? '' : String(grpo[name]);
     }
     else if (Array.isArray(value)) values[field] = value.join(' ');

@@ -139,6 +139,13 @@ describe('GRPO request', () => {
     });
   });
 
+  it('keeps the GRPO defaults in a clone of an SFT run, should it become a GRPO run', () => {
+    const sft = { ...GRPO_RUN, request: { dataset_key: 'add-v1', max_steps: 30, grpo: null } } as unknown as Run;
+    const values = cloneValues(sft);
+    expect(buildRequest(values)).not.toHaveProperty('grpo');
+    expect(buildRequest({ ...values, algorithm: 'grpo' }).grpo).toMatchObject({ num_generations: 4, beta: 0.04 });
+  });
+
   it('continues a run with GRPO from its latest checkpoint, on its dataset', () => {
     const source = { ...GRPO_RUN, run_id: 'sft-run', name: 'Baseline', request: { dataset_key: 'add-v1' } } as unknown as Run;
     const body = buildRequest(continueWithGrpoValues(source));
