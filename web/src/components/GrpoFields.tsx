@@ -4,12 +4,29 @@
 import { api } from '../api/client';
 import type { Page, RunCheckpoints, RunRow } from '../api/types';
 import { shortId } from '../lib/format';
+import { Link } from '../lib/router';
 import { useAsync } from '../lib/useAsync';
 import { GRPO_FIELDS, GRPO_FIELD_NAMES, grpoKey, initFromText, parseInitFrom, type GrpoKey } from '../pages/grpoFields';
 import { ErrorBanner } from './ErrorBanner';
 import { FieldError } from './FieldError';
 
 export const SOURCE_RUNS_LIMIT = 100;
+
+/** The run overview's "started from" entry: the run and checkpoint step a run began from. */
+export function StartedFrom({ request }: { request: Record<string, unknown> }) {
+  const init = parseInitFrom(initFromText(request.init_from));
+  if (!init) return null;
+  return (
+    <>
+      <dt>started from</dt>
+      <dd data-testid="run-started-from">
+        <Link to={`/runs/${encodeURIComponent(init.run_id)}`}>{shortId(init.run_id)}</Link>, checkpoint{' '}
+        {typeof init.checkpoint === 'number' ? `step ${init.checkpoint}` : init.checkpoint}
+        {request.algorithm === 'grpo' && <span className="tag">GRPO</span>}
+      </dd>
+    </>
+  );
+}
 
 function runLabel(run: Pick<RunRow, 'run_id' | 'name' | 'model_id' | 'dataset_key' | 'last_step'>): string {
   const step = run.last_step === null ? '' : ` · step ${run.last_step}`;

@@ -12,6 +12,7 @@ import { MetricsPanel } from '../components/MetricsPanel';
 import { runColor } from '../components/metricMath';
 import { useRunMetrics } from '../components/useRunMetrics';
 import { StatusBadge } from '../components/StatusBadge';
+import { StartedFrom } from '../components/GrpoFields';
 import { formatDate, formatDuration, formatPercent } from '../lib/format';
 import { Link, navigate, setSearchParams } from '../lib/router';
 import { useAsync } from '../lib/useAsync';
@@ -220,6 +221,7 @@ export function RunDetailPage({ id, search }: { id: string; search: URLSearchPar
                   </dd>
                 </>
               )}
+              <StartedFrom request={r.request} />
               {r.retry_of && (
                 <>
                   <dt>retry of</dt>

@@ -102,6 +102,10 @@ describe('RunDetailPage, GRPO', () => {
     await waitFor(() => expect(screen.getByTestId('rollout-completion').textContent).toBe('<answer>4</answer>'));
     expect(screen.getByTestId('rollout-advantage').textContent).toBe('0.7');
     expect(screen.queryByTestId('continue-grpo')).toBeNull();
+    fireEvent.click(screen.getByTestId('tab-overview'));
+    expect(screen.getByTestId('run-started-from').textContent).toBe('r0, checkpoint step 30GRPO');
+    expect(screen.getByTestId('run-started-from').querySelector('a')?.getAttribute('href')).toBe('/runs/r0');
+    fireEvent.click(screen.getByTestId('tab-rollouts'));
     // The arrow keys reach the extra tab too.
     fireEvent.keyDown(screen.getByTestId('tab-rollouts'), { key: 'ArrowRight' });
     expect(window.location.search).toBe('');
