@@ -78,7 +78,7 @@ def grpo_run(source: Path, name: str, jax_cache_dir: str) -> Path:
         algorithm="grpo",
         tokenizer={"kind": "file", "path": "init/tokenizer.model"},
         hyperparameters={**GRPO_HP, "seed": 5},
-        evaluation={"max_examples": 8, "max_new_tokens": 32},
+        evaluation={"max_examples": 8, "max_new_tokens": 32, "every_steps": 3, "subset_size": 8},
         jax_cache_dir=jax_cache_dir,
     )
     spec = json.loads(path.read_text())
@@ -89,8 +89,12 @@ def grpo_run(source: Path, name: str, jax_cache_dir: str) -> Path:
 
 
 def metrics_by_step(run_dir: Path) -> dict[int, dict[str, Any]]:
-    lines = (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
-    return {e["step"]: e["values"] for e in map(json.loads, lines)}
+    """Every metric event's values by step (training and evaluation events merged)."""
+    merged: dict[int, dict[str, Any]] = {}
+    for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
+        event = json.loads(line)
+        merged.setdefault(event["step"], {}).update(event["values"])
+    return merged
 
 
 @pytest.fixture(scope="module")
@@ -167,6 +171,12 @@ def test_checkpoints_and_end_of_run_evaluation(finished: Path) -> None:
         assert (finished / "checkpoints" / str(step)).is_dir()
     summary = json.loads((finished / "eval.json").read_text())["summary"]
     assert summary["n"] == 8 and summary["step"] == GRPO_HP["max_steps"]
+    # Evaluations during training (every 3 steps, on the same 8 examples): the last one
+    # saw the weights the end-of-run evaluation saw.
+    metrics = metrics_by_step(finished)
+    assert [s for s in metrics if "eval/exact_match" in metrics[s]] == [3, 6]
+    assert metrics[6]["eval/exact_match"] == summary["exact_match"]
+    assert metrics[6]["eval/format_ok"] == summary["format_ok"]
     assert events[-1] == {"event": "phase", "phase": "done"}
 
 

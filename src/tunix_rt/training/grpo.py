@@ -196,12 +196,15 @@ def run_grpo(spec: Spec, events: EventChannel, stop: StopSignal) -> bool:
         else []
     )
     eval_examples = holdout[: spec.evaluation.max_examples]
+    subset = holdout[: spec.evaluation.subset_size] if spec.evaluation.during_training else []
     events.phase("tokenize")
     tok = tokenizer.prepare_tokenizer(spec, train)
     tokenizer.check_vocab(spec, tok)
     prompts = load_prompts(tok, train)
     prompt_length = evaluate.next_power_of_2(longest_prompt(tok, prompts))
-    eval_length = evaluate.plan_prompt_length(tok, eval_examples)
+    eval_length = evaluate.plan_prompt_length(
+        tok, eval_examples if len(eval_examples) >= len(subset) else subset
+    )
     total_steps = plan_total_steps(hp.max_steps, hp.num_epochs, len(train), hp.batch_size)
     sft.configure_jax(spec.jax_cache_dir or os.environ.get(JAX_CACHE_ENV) or None)
     context = max(
@@ -225,11 +228,17 @@ def run_grpo(spec: Spec, events: EventChannel, stop: StopSignal) -> bool:
     rewarder = Rewarder(grpo, tok, events, spec.root, metrics)
     announce = CheckpointAnnouncer(spec, events)
 
+    mid_eval: list[evaluate.MidTrainingEval] = []
+    start_step = 0
+
     def before_step(step: int) -> None:
-        # The step's own sampling seed, and the checkpoints committed by the last update.
+        # The step's own sampling seed, the checkpoints committed by the last update and
+        # the evaluations during training due after it (not for steps a resume skips).
         seed = jax.random.PRNGKey(step_seed(hp.seed, step))
         rollouts[rl.Mode.TRAIN] = dataclasses.replace(base_rollout, seed=seed)
         announce()
+        if mid_eval and step - 1 > start_step:
+            mid_eval[0].maybe_run(step - 1)
 
     mesh = mesh_lib.create_mesh((1, 1), ("fsdp", "tp"), devices=jax.devices()[:1])
     with mesh:
@@ -238,6 +247,21 @@ def run_grpo(spec: Spec, events: EventChannel, stop: StopSignal) -> bool:
         start_step = actor.train_steps
         if start_step:
             print(f"resuming from checkpoint at step {start_step}", flush=True)
+        if subset:
+            mid_eval.append(
+                evaluate.MidTrainingEval(
+                    dataclasses.replace(built, model=actor.model),
+                    tok,
+                    subset,
+                    spec.evaluation.every_steps,
+                    spec.evaluation.max_new_tokens,
+                    events,
+                    checkpoint_every=hp.save_every_steps
+                    if spec.evaluation.at_checkpoints
+                    else None,
+                    final_step=total_steps,
+                )
+            )
         events.phase("train", max_steps=total_steps, start_step=start_step)
         started = time.perf_counter()
         batches = iter_prompt_batches(
@@ -254,6 +278,8 @@ def run_grpo(spec: Spec, events: EventChannel, stop: StopSignal) -> bool:
             events.error(f"stopped by {stop.reason} at step {final_step}")
             return True
         print(f"trained steps {start_step}..{final_step} in {wall_s:.1f}s", flush=True)
+        if mid_eval and final_step > start_step:
+            mid_eval[0].maybe_run(final_step)
         events.phase("evaluate")
         trained = dataclasses.replace(built, model=actor.model)
         evaluate.run_evaluation(
