@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from tunix_rt.training import data, environment, evaluate, presets, sft, tokenizer
 from tunix_rt.training.batches import plan_total_steps
 from tunix_rt.training.eval_job import CheckpointMissing
@@ -159,8 +161,6 @@ def build_learner(
         reward_fns=[rewarder],
         metric_fns=[rewarder.metric_fn],
     )
-    import numpy as np
-
     cluster.actor_trainer.with_rl_metrics_to_log({name: np.mean for name in LOGGED_AUX})
     return learner
 
