@@ -98,7 +98,7 @@ def run_real(spec: spec_lib.Spec, events: EventChannel, stop: StopSignal) -> int
     missing = environment.missing_modules()
     if missing:
         raise StackMissing(f"missing {', '.join(missing)}: {environment.TRAIN_EXTRA_HINT}")
-    from tunix_rt.training import batches, evaluate, presets, sft, tokenizer
+    from tunix_rt.training import batches, devices, evaluate, presets, sft, tokenizer
 
     train, holdout = load_datasets(spec)
     hp = spec.hyperparameters
@@ -121,7 +121,10 @@ def run_real(spec: spec_lib.Spec, events: EventChannel, stop: StopSignal) -> int
     )
     sft.configure_jax(spec.jax_cache_dir or os.environ.get(JAX_CACHE_ENV) or None)
     context = max(plan.seq_length, prompt_length + spec.evaluation.max_new_tokens + 1)
+    mesh = devices.make_mesh(spec)  # before any weight is loaded: exit 2 if it cannot fit
     built = presets.build_model(spec, tok.vocab_size, context)
+    split = devices.shard_model(built.model, mesh)
+    print(f"{hp.dtype} parameters on {devices.describe(mesh, split)}", flush=True)
     print(
         f"model {built.param_count:,} parameters{' (LoRA)' if built.lora else ''}, "
         f"{len(train)} train / {len(holdout)} holdout examples, batch {plan.batch_size} x "
@@ -154,7 +157,7 @@ def run_real(spec: spec_lib.Spec, events: EventChannel, stop: StopSignal) -> int
             final_step=plan.total_steps,
         )
     outcome = sft.run_training(
-        spec, built, encoded, plan, events, stop, mid_eval.maybe_run if mid_eval else None
+        spec, built, encoded, plan, events, stop, mid_eval.maybe_run if mid_eval else None, mesh
     )
     if mid_eval is not None and mid_eval.done_steps:
         print(

@@ -60,7 +60,7 @@ class BuiltModel:
     lora: bool
 
 
-def preset_config(name: str, vocab_size: int, context_length: int) -> Any:
+def preset_config(name: str, vocab_size: int, context_length: int, param_dtype: Any = None) -> Any:
     import jax.numpy as jnp
     from tunix.models.gemma3 import model as gemma3
 
@@ -75,7 +75,7 @@ def preset_config(name: str, vocab_size: int, context_length: int) -> Any:
         num_kv_heads=kv_heads,
         # Never below the longest sequence, or attention silently loses the prompt.
         sliding_window_size=max(1024, context_length),
-        param_dtype=jnp.float32,
+        param_dtype=jnp.float32 if param_dtype is None else param_dtype,
     )
 
 
@@ -137,21 +137,29 @@ def load_hf_checkpoint(directory: Path, family: str, dtype: Any) -> Any:
 
 
 def build_model(spec: Spec, vocab_size: int, context_length: int) -> BuiltModel:
+    """The model in the spec's dtype (hyperparameters.dtype), on one device."""
     import jax.numpy as jnp
 
+    from tunix_rt.training import precision
+
+    dtype = precision.spec_dtype(spec)
     model_spec = spec.model
     if hasattr(model_spec, "preset"):
         from tunix.models import dummy_model_creator
         from tunix.models.gemma3 import model as gemma3
 
-        config = preset_config(model_spec.preset, vocab_size, context_length)
+        config = preset_config(model_spec.preset, vocab_size, context_length, dtype)
+        # Drawn in float32 then cast: a bfloat16 run starts from the float32 run's weights
+        # rounded, for the same seed.
         model = dummy_model_creator.create_dummy_model(
             gemma3.Gemma3, config, dtype=jnp.float32, random_seed=spec.hyperparameters.seed
         )
+        if dtype != jnp.float32:
+            precision.cast_params(model, dtype)
     else:
         directory = Path(model_spec.path)
         if hf_config.has_config(directory):
-            model = load_hf_checkpoint(directory, model_spec.family, jnp.float32)
+            model = load_hf_checkpoint(directory, model_spec.family, dtype)
             config = model.config
         else:
             if not directory.is_dir() or not any(directory.glob("*.safetensors")):
@@ -162,8 +170,10 @@ def build_model(spec: Spec, vocab_size: int, context_length: int) -> BuiltModel:
                 )
             config, params = _pretrained_config(model_spec.family, model_spec.config_preset)
             if hasattr(config, "param_dtype"):
-                config = dataclasses.replace(config, param_dtype=jnp.float32)
-            model = params.create_model_from_safe_tensors(str(directory), config, None, jnp.float32)
+                config = dataclasses.replace(config, param_dtype=dtype)
+            if hasattr(config, "dtype"):
+                config = dataclasses.replace(config, dtype=dtype)
+            model = params.create_model_from_safe_tensors(str(directory), config, None, dtype)
             config = model.config if hasattr(model, "config") else config
     lora = spec.hyperparameters.lora_rank is not None
     if lora:

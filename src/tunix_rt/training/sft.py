@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from tunix_rt.training import devices, precision
 from tunix_rt.training.batches import PAD_ID, BatchPlan, iter_batches
 from tunix_rt.training.events import EventChannel
 from tunix_rt.training.presets import BuiltModel
@@ -58,9 +59,11 @@ def build_optimizer(spec: Spec, total_steps: int) -> Any:
         end_value=hp.learning_rate * FINAL_LR_FRACTION,
     )
     # inject_hyperparams lets the trainer read the current learning rate for its metrics.
-    return optax.inject_hyperparams(optax.adamw)(
+    optimizer = optax.inject_hyperparams(optax.adamw)(
         learning_rate=schedule, weight_decay=hp.weight_decay
     )
+    # bfloat16 parameters: AdamW's moments and a master copy stay float32 (precision.py).
+    return precision.float32_master(optimizer) if precision.is_reduced(spec) else optimizer
 
 
 def is_checkpoint_step(step: int, last_saved: int | None, *, every: int) -> bool:
@@ -231,6 +234,22 @@ def run_training(
     events: EventChannel,
     stop: StopSignal,
     on_step_end: Callable[[int], None] | None = None,
+    mesh: Any | None = None,
+) -> TrainOutcome:
+    """Train under mesh (devices.make_mesh; None: one device) with the model already
+    placed on it (devices.shard_model)."""
+    with devices.active(mesh):
+        return _run_training(spec, built, encoded, plan, events, stop, on_step_end)
+
+
+def _run_training(
+    spec: Spec,
+    built: BuiltModel,
+    encoded: list[EncodedExample],
+    plan: BatchPlan,
+    events: EventChannel,
+    stop: StopSignal,
+    on_step_end: Callable[[int], None] | None,
 ) -> TrainOutcome:
     from tunix.sft import metrics_logger, peft_trainer
 
@@ -251,6 +270,8 @@ def run_training(
     )
     trainer = peft_trainer.PeftTrainer(built.model, build_optimizer(spec, plan.total_steps), config)
     trainer = trainer.with_gen_model_input_fn(make_model_input_fn(plan.pad_id))
+    if precision.is_reduced(spec):
+        trainer = trainer.with_loss_fn(precision.float32_loss_fn)
     progress = ProgressHooks(spec, events, plan, clock, on_step_end)
     trainer.with_training_hooks(progress)
     start_step = progress.start_step = trainer.train_steps
