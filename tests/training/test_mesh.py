@@ -134,3 +134,9 @@ def test_a_mesh_larger_than_the_devices_exits_2_naming_the_count(
     assert done.returncode == 2, done.stderr[-3000:]
     assert "mesh 4x2 needs 8 devices but this process sees 4 cpu devices" in done.stderr
     assert not (run_dir / "checkpoints").exists()
+    # A dry run on the same worker says so too, instead of `valid: true`.
+    write_spec(run_dir, hyperparameters={**HP, "mesh": {"data": 2, "model": 1}}, dry_run=True)
+    done = run_on(run_dir, None)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "mesh 2x1 needs 2 devices but this process sees 1 cpu device\n" in done.stderr
+    assert not (run_dir / "dry_run.json").exists()

@@ -73,6 +73,10 @@ def run_dry(spec: spec_lib.Spec, events: EventChannel, started: float) -> int:
     from tunix_rt.training import dryrun, tokenizer
 
     dryrun.check_model(spec)  # before any weight is loaded, here or in a real run
+    if spec.hyperparameters.mesh is not None and not environment.missing_modules():
+        from tunix_rt.training import devices
+
+        devices.make_mesh(spec)  # the devices this worker has: exit 2 as a real run would
     train, holdout = load_datasets(spec)
     events.phase("tokenize")
     try:
