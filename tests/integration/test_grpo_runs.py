@@ -25,6 +25,7 @@ from tests.integration.worker_helpers import Sessions, attempt_dir, enqueue, wai
 from tunix_rt.db import models
 from tunix_rt.runs import artifacts
 from tunix_rt.settings import Settings
+from tunix_rt.training.spec import load_spec
 from tunix_rt.worker.context import WorkerContext
 from tunix_rt.worker.events import EventHandler
 from tunix_rt.worker.loop import Worker
@@ -93,6 +94,8 @@ async def test_a_grpo_run_starts_from_the_sft_checkpoint_and_stores_its_rollouts
             "source_run_id": sft_id,
         }
         assert spec["tokenizer"] == {"kind": "file", "path": "init/tokenizer.model"}
+        parsed = load_spec(run_dir / "spec.json")  # what the real child accepts
+        assert parsed.init is not None and parsed.grpo is not None and parsed.init.step == 3
         assert (
             spec["grpo"]["rollout_every_steps"] == 2 and spec["hyperparameters"]["max_steps"] == 4
         )
@@ -154,6 +157,8 @@ async def test_a_grpo_run_starts_from_the_sft_checkpoint_and_stores_its_rollouts
         job_dir = attempt_dir(settings, job_id, job.fence)
         assert (job_dir / "checkpoints" / "4" / "weights.bin").read_bytes() == b"g" * 100
         assert (job_dir / "tokenizer.model").read_bytes() == b"t" * 10
+        job_spec = load_spec(job_dir / "spec.json")
+        assert job_spec.task == "evaluate" and job_spec.evaluation.checkpoint_step == 4
         # So does a generation from it (the sample child echoes what it was staged with).
         generated = await client.post(
             f"/api/tunix/runs/{run_id}/generate", json={"prompts": ["2+2?"]}
