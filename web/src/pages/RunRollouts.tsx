@@ -22,7 +22,17 @@ export const ROLLOUTS_PAGE = 200;
 export const API_MAX = 1000;
 export const ROLLOUTS_POLL_MS = 3000;
 
-export function RunRollouts({ runId, version, active }: { runId: string; version: number; active: boolean }) {
+export function RunRollouts({
+  runId,
+  version,
+  active,
+  pageSize = ROLLOUTS_PAGE,
+}: {
+  runId: string;
+  version: number;
+  active: boolean;
+  pageSize?: number;
+}) {
   const base = `/api/tunix/runs/${encodeURIComponent(runId)}/rollouts`;
   const [step, setStep] = useState<number | null>(null); // null: the latest step
   const [filter, setFilter] = useState<RolloutFilter>('all');
@@ -31,15 +41,16 @@ export function RunRollouts({ runId, version, active }: { runId: string; version
   const [saved, setSaved] = useState<RolloutTracesOut | null>(null);
   const save = useSubmit();
   const list = useAsync(
-    (signal) => api.get<RolloutPage>(base, { step, filter, limit: ROLLOUTS_PAGE, offset }, signal),
+    (signal) => api.get<RolloutPage>(base, { step, filter, limit: pageSize, offset }, signal),
     [base, version, step, filter, offset],
     { refreshMs: active ? ROLLOUTS_POLL_MS : null },
   );
   const data = list.data;
   const items = data?.items ?? [];
   const groups = groupRollouts(items);
-  // A filter shows part of each group: its reward spread is read from the whole step.
-  const filtered = filter !== 'all';
+  // A filter (or a page boundary) shows part of a group: its reward spread is read from the
+  // whole step.
+  const filtered = filter !== 'all' || (data !== undefined && data.total > items.length);
   const shownStep = data?.step ?? null;
   const whole = useAsync(
     (signal) =>
@@ -185,9 +196,15 @@ export function RunRollouts({ runId, version, active }: { runId: string; version
           ))}
         </table>
       )}
-      {data && data.total > ROLLOUTS_PAGE && (
+      {data && data.total > pageSize && (
         <nav className="pager" aria-label="pagination">
-          <button type="button" className="btn btn-small" disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - ROLLOUTS_PAGE))}>
+          <button
+            type="button"
+            className="btn btn-small"
+            disabled={offset === 0}
+            onClick={() => setOffset(Math.max(0, offset - pageSize))}
+            data-testid="rollouts-prev"
+          >
             ← Previous
           </button>
           <span className="muted">
@@ -196,8 +213,9 @@ export function RunRollouts({ runId, version, active }: { runId: string; version
           <button
             type="button"
             className="btn btn-small"
-            disabled={offset + ROLLOUTS_PAGE >= data.total}
-            onClick={() => setOffset(offset + ROLLOUTS_PAGE)}
+            disabled={offset + pageSize >= data.total}
+            onClick={() => setOffset(offset + pageSize)}
+            data-testid="rollouts-next"
           >
             Next →
           </button>

@@ -53,11 +53,15 @@ function serve() {
       queries.push(url.searchParams);
       const step = Number(url.searchParams.get('step') ?? 20);
       const filter = url.searchParams.get('filter') ?? 'all';
-      let items = step === 10 ? STEP_10 : STEP_20;
+      let items = [...(step === 10 ? STEP_10 : STEP_20)].sort(
+        (a, b) => a.prompt_index - b.prompt_index || a.generation - b.generation,
+      );
       if (filter === 'correct') items = items.filter((r) => r.correct);
       if (filter === 'wrong') items = items.filter((r) => !r.correct);
       if (filter === 'format_right_answer_wrong') items = items.filter((r) => r.format_ok && !r.correct);
-      return json({ steps: [10, 20], step, total: items.length, items });
+      const offset = Number(url.searchParams.get('offset') ?? 0);
+      const limit = Number(url.searchParams.get('limit') ?? 100);
+      return json({ steps: [10, 20], step, total: items.length, items: items.slice(offset, offset + limit) });
     }
     return json({ detail: `no mock for ${url.pathname}` }, 404);
   });
@@ -162,6 +166,25 @@ describe('RunRollouts', () => {
 
     fireEvent.click(screen.getByTestId('rollouts-select-all'));
     expect(screen.getAllByTestId('rollout-select').every((c) => (c as HTMLInputElement).checked)).toBe(true);
+  });
+
+  it('pages through a step, each group\'s statistics of all its generations', async () => {
+    serve();
+    render(<RunRollouts runId="r1" version={0} active={false} pageSize={3} />);
+    await waitFor(() => expect(screen.getAllByTestId('rollout-row')).toHaveLength(3));
+    expect(screen.getAllByTestId('rollout-row').map((r) => r.getAttribute('data-id'))).toEqual([
+      's20-p0-g0',
+      's20-p0-g1',
+      's20-p1-g0',
+    ]);
+    expect((await screen.findByTestId('rollout-group-shown')).textContent).toBe(' · showing 1 of 3');
+    expect(screen.getAllByTestId('rollout-group-stats')[1].textContent).toContain('2/3 correct');
+    fireEvent.click(screen.getByTestId('rollouts-next'));
+    await waitFor(() =>
+      expect(screen.getAllByTestId('rollout-row').map((r) => r.getAttribute('data-id'))).toEqual(['s20-p1-g1', 's20-p1-g2']),
+    );
+    expect(screen.getByTestId('rollout-group-shown').textContent).toBe(' · showing 2 of 3');
+    expect((screen.getByTestId('rollouts-next') as HTMLButtonElement).disabled).toBe(true);
   });
 
   it('re-reads while the run is running, so a new step shows up', async () => {
