@@ -115,6 +115,9 @@ def test_bfloat16_on_a_mesh_trains_with_a_float32_optimizer_state(
     assert sum(last) / 5 < sum(first) / 5 - 1.0, losses
     # The same model in bfloat16 follows the float32 curve closely (0.012 seen at most).
     assert max(abs(losses[s] - reference[s]) for s in reference) < 0.1
+    # Tunix still finds the learning rate inside the wrapped optimizer state.
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["values"].get("learning_rate", 0) > 0 for r in rows if "loss" in r["values"])
     checkpoint = run_dir / "checkpoints" / str(STEPS)
     assert set(checkpoint_dtypes(checkpoint, "model_params").values()) == {"bfloat16"}
     optimizer = checkpoint_dtypes(checkpoint, "optimizer_state")
