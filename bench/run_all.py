@@ -14,7 +14,17 @@ import time
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
-ORDER = ("traces_import", "queue", "logs", "sse", "train", "evaluation", "learning", "sweep")
+ORDER = (
+    "traces_import",
+    "queue",
+    "logs",
+    "sse",
+    "train",
+    "evaluation",
+    "accelerator",
+    "learning",
+    "sweep",
+)
 
 
 def main(argv: list[str]) -> int:
