@@ -60,3 +60,24 @@ def test_the_spec_refuses_a_batch_the_data_axis_cannot_split() -> None:
         {**raw, "hyperparameters": {"batch_size": 8, "mesh": {"data": 4}}}
     )
     assert ok.hyperparameters.mesh is not None and ok.hyperparameters.mesh.model == 1
+
+
+def test_a_sweep_may_search_dtype_but_not_mesh() -> None:
+    from pydantic import ValidationError
+
+    from tunix_rt.sweeps.schema import SEARCHABLE, SweepRequest
+
+    assert "dtype" in SEARCHABLE and "mesh" not in SEARCHABLE
+    body: dict[str, Any] = {"dataset_key": "duel-v1", "n_trials": 2, "seed": 1}
+    with pytest.raises(ValidationError, match="cannot search over mesh"):
+        SweepRequest.model_validate(
+            {**body, "space": {"mesh": {"type": "categorical", "choices": ["2x2"]}}}
+        )
+    sweep = SweepRequest.model_validate(
+        {
+            **body,
+            "base": {"mesh": {"data": 2, "model": 1}},
+            "space": {"dtype": {"type": "categorical", "choices": ["float32", "bfloat16"]}},
+        }
+    )
+    assert sweep.base["mesh"] == {"data": 2, "model": 1}

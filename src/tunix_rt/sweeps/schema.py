@@ -26,6 +26,7 @@ NOT_SEARCHABLE = frozenset(
         "algorithm",
         "init_from",
         "grpo",
+        "mesh",  # an object: a sweep's choices are scalars
         *LABEL_FIELDS,
     }
 )
