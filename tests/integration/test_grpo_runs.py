@@ -225,6 +225,7 @@ async def test_grpo_request_refusals(
     await refused(404, "no checkpoint at step 7", init_from={**source, "checkpoint": 7})
     await refused(409, "no best checkpoint", init_from={**source, "checkpoint": "best"})
     await refused(422, "init_from", init_from={**source, "checkpoint": "newest"})
+    await refused(422, "init_from", init_from={**source, "checkpoint": True})
     await refused(422, "lora_rank: taken from the init_from run", init_from=source, lora_rank=4)
     await refused(422, "keeps its model", init_from=source, model_id="small")
     await refused(

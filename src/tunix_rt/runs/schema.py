@@ -66,9 +66,9 @@ class InitFrom(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     run_id: uuid.UUID
-    checkpoint: Literal["latest", "best"] | Annotated[int, Field(ge=0, le=2**31 - 1)] = Field(
-        default="latest", description='"latest", "best" or a checkpoint step.'
-    )
+    checkpoint: (
+        Literal["latest", "best"] | Annotated[int, Field(ge=0, le=2**31 - 1, strict=True)]
+    ) = Field(default="latest", description='"latest", "best" or a checkpoint step.')
 
 
 def check_tag(value: str) -> str:
