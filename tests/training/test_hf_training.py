@@ -51,6 +51,9 @@ FAMILIES = {
 
 # qwen3 with LoRA trains through the API and a worker instead (test_hf_through_worker.py:
 # the same child, the same checks), one cold child less.
+# The case whose train step compiles are counted (LoRA: qwix's new weights and the
+# optimizer's scalars both started uncommitted).
+COUNT_COMPILES = ("llama3", 4)
 COMBINATIONS = [
     (family, rank)
     for family in sorted(FAMILIES)
@@ -65,10 +68,21 @@ COMBINATIONS = [
     ids=[f"{family}-{'lora' if rank else 'full'}" for family, rank in COMBINATIONS],
 )
 def test_checkpoint_of_each_family_trains_with_its_own_chat_template(
-    tmp_path: Path, jax_cache_dir: str, family: str, lora_rank: int | None
+    tmp_path: Path,
+    jax_cache_dir: str,
+    family: str,
+    lora_rank: int | None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     name, rendered = FAMILIES[family]
     run_dir = tmp_path / name
+    dump = tmp_path / "xla-dump"
+    if (family, lora_rank) == COUNT_COMPILES:
+        # XLA names every train step it compiles in its dump; a fresh compilation cache
+        # makes it compile here rather than load another test's program.
+        jax_cache_dir = str(tmp_path / "jax-cache")
+        flags = f"--xla_dump_to={dump} --xla_dump_hlo_module_re=.*train_step.*"
+        monkeypatch.setenv("XLA_FLAGS", flags)
     spec = train_spec(run_dir, name, family, jax_cache_dir, lora_rank=lora_rank)
     result = run_child(spec, timeout_s=300)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -84,6 +98,11 @@ def test_checkpoint_of_each_family_trains_with_its_own_chat_template(
     report = json.loads((run_dir / "eval.json").read_text())
     assert report["summary"]["n"] == 2 and report["summary"]["step"] == STEPS
     assert all(isinstance(row["generated"], str) for row in report["examples"])
+    if (family, lora_rank) == COUNT_COMPILES:
+        # One compile for every step: the second no longer recompiles for arguments the
+        # first returned committed (sft.commit_train_state).
+        compiled = {p.name.split(".")[0] for p in dump.glob("module_*.jit__train_step.*")}
+        assert len(compiled) == 1, sorted(compiled)
 
 
 def test_dry_run_refuses_a_config_that_disagrees_with_the_weights(tmp_path: Path) -> None:

@@ -239,7 +239,24 @@ def run_training(
     """Train under mesh (devices.make_mesh; None: one device) with the model already
     placed on it (devices.shard_model)."""
     with devices.active(mesh):
-        return _run_training(spec, built, encoded, plan, events, stop, on_step_end)
+        return _run_training(
+            spec, built, encoded, plan, events, stop, on_step_end, single_device=mesh is None
+        )
+
+
+def commit_train_state(trainer: Any) -> None:
+    """Without a mesh Tunix leaves some of the train step's arguments uncommitted (the
+    optimizer's scalars: step count, injected hyperparameters; qwix's new LoRA weights),
+    and the first step returns them committed, so the train step compiled twice
+    (PeftTrainer._shard_optimizer places them only under a mesh). Committed to the default
+    device beforehand, step 2 reuses step 1's compile."""
+    import jax
+    from flax import nnx
+
+    device = jax.devices()[0]
+    nnx.update(trainer.model, jax.device_put(nnx.state(trainer.model), device))
+    state = nnx.state(trainer.optimizer, nnx.optimizer.OptState)
+    nnx.update(trainer.optimizer, jax.device_put(state, device))
 
 
 def _run_training(
@@ -250,6 +267,8 @@ def _run_training(
     events: EventChannel,
     stop: StopSignal,
     on_step_end: Callable[[int], None] | None,
+    *,
+    single_device: bool,
 ) -> TrainOutcome:
     from tunix.sft import metrics_logger, peft_trainer
 
@@ -275,6 +294,8 @@ def _run_training(
     progress = ProgressHooks(spec, events, plan, clock, on_step_end)
     trainer.with_training_hooks(progress)
     start_step = progress.start_step = trainer.train_steps
+    if single_device:
+        commit_train_state(trainer)
     if start_step:
         print(f"resuming from checkpoint at step {start_step}", flush=True)
 
