@@ -126,3 +126,25 @@ def test_prompts_are_the_examples_prompt_part_with_their_expected_answer(
         assert prompt.expected == record["final_answer"]
         assert answer.endswith(f"Answer: {prompt.expected}<end_of_turn>")
         assert prompt.user_prompt in head and "<start_of_turn>" not in prompt.user_prompt
+
+
+def test_grpo_refuses_a_mesh_before_loading_anything(tmp_path: Path) -> None:
+    from tunix_rt.training import grpo
+    from tunix_rt.training.events import EventChannel
+    from tunix_rt.training.presets import ModelError
+    from tunix_rt.training.stop import StopSignal
+
+    spec = parse_spec(
+        {
+            "run_dir": str(tmp_path),
+            "algorithm": "grpo",
+            "grpo": {},
+            "hyperparameters": {"batch_size": 4, "mesh": {"data": 2, "model": 1}},
+        }
+    )
+    events = EventChannel(tmp_path, fd=None)
+    try:
+        with pytest.raises(ModelError, match="GRPO runs on one device"):
+            grpo.run_grpo(spec, events, StopSignal())
+    finally:
+        events.close()

@@ -178,6 +178,11 @@ def resolve_tokenizer(spec: Spec) -> Spec:
 def run_grpo(spec: Spec, events: EventChannel, stop: StopSignal) -> bool:
     """Trains, then evaluates on the holdout; True when stopped gracefully (a final
     checkpoint written, an error event sent, no evaluation)."""
+    mesh_spec = spec.hyperparameters.mesh
+    if mesh_spec is not None and mesh_spec.data * mesh_spec.model > 1:
+        raise presets.ModelError(
+            "GRPO runs on one device: hyperparameters.mesh is not supported with algorithm grpo"
+        )
     environment.require_stack()
     spec = resolve_tokenizer(spec)
     import jax
