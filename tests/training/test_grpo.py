@@ -217,3 +217,31 @@ def test_sigterm_checkpoints_exits_75_and_rerun_resumes_identically(
                 name,
             )
     assert json.loads((run_dir / "eval.json").read_text())["summary"]["n"] == 8
+
+
+def test_sft_with_init_starts_from_the_checkpoint(source_run: Path, jax_cache_dir: str) -> None:
+    """init on an SFT spec: the run starts from those weights (its first loss is the
+    source's late loss, not a from-scratch model's ~ln(vocab))."""
+    run_dir = source_run.parent / "sft-from-init"
+    (run_dir / "init" / "checkpoints").mkdir(parents=True)
+    (run_dir / "init" / "checkpoints" / str(SOURCE_STEPS)).symlink_to(
+        source_run / "checkpoints" / str(SOURCE_STEPS)
+    )
+    (run_dir / "data").symlink_to(source_run / "data")
+    path = write_spec(
+        run_dir,
+        tokenizer={"kind": "file", "path": str(source_run / "tokenizer.model")},
+        hyperparameters={"max_steps": 2, "batch_size": 8, "save_every_steps": 2, "seed": 5},
+        evaluation={"max_examples": 0},
+        jax_cache_dir=jax_cache_dir,
+    )
+    spec = json.loads(path.read_text())
+    spec["init"] = {"step": SOURCE_STEPS}
+    path.write_text(json.dumps(spec))
+    result = run_child(path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"starting from init checkpoint {SOURCE_STEPS}" in result.stdout
+    source_losses = metrics_by_step(source_run)
+    first = metrics_by_step(run_dir)[1]["loss"]
+    assert source_losses[1]["loss"] > 4.0
+    assert first < source_losses[1]["loss"] / 2

@@ -127,6 +127,12 @@ def run_real(spec: spec_lib.Spec, events: EventChannel, stop: StopSignal) -> int
     context = max(plan.seq_length, prompt_length + spec.evaluation.max_new_tokens + 1)
     mesh = devices.make_mesh(spec)  # before any weight is loaded: exit 2 if it cannot fit
     built = presets.build_model(spec, tok.vocab_size, context)
+    if spec.init is not None and not sft.committed_steps(spec):
+        # Start from another run's committed checkpoint (its weights; a fresh optimizer and
+        # schedule). A resumed run restores its own latest checkpoint instead.
+        from tunix_rt.training.grpo import restore_init
+
+        print(f"starting from init checkpoint {restore_init(spec, built)}", flush=True)
     split = devices.shard_model(built.model, mesh)
     print(f"{hp.dtype} parameters on {devices.describe(mesh, split)}", flush=True)
     print(
