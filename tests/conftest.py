@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -30,6 +32,24 @@ from tunix_rt.settings import Settings
 
 BACKENDS = ("sqlite", "postgresql")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# One JAX compilation cache for every training child of the session (both xdist processes,
+# the workers' children through Settings, the tests' own children): the tiny models compile
+# the same programs in dozens of tests. JAX reads an entry another process is still writing
+# as a miss (it warns and compiles), so sharing is safe.
+JAX_CACHE_ENV = "TUNIX_RT_JAX_CACHE_DIR"
+_OWN_JAX_CACHE: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The xdist controller runs this before it starts its processes, which inherit the env.
+    if not os.environ.get(JAX_CACHE_ENV):
+        _OWN_JAX_CACHE.append(tempfile.mkdtemp(prefix="tunix-rt-tests-jax-cache-"))
+        os.environ[JAX_CACHE_ENV] = _OWN_JAX_CACHE[0]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for path in _OWN_JAX_CACHE:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,7 @@ from tests.conftest import empty_tables
 from tunix_rt.db import engine as db_engine
 from tunix_rt.settings import Settings
 
-MAX_EXAMPLES = 20
+MAX_EXAMPLES = 12
 EXCLUDED_SUFFIXES = ("/logs", "/download")
 # Keep generated work small: a fuzzer asking for 100,000 generated traces is legal but slow.
 MAX_FUZZ_COUNT = 20

@@ -20,7 +20,8 @@ CHILD = [sys.executable, "-m", "tunix_rt.training"]
 
 @pytest.fixture(scope="session")
 def jax_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return str(tmp_path_factory.mktemp("jax-cache"))
+    """The session's shared compilation cache (tests/conftest.py), else a fresh one."""
+    return os.environ.get("TUNIX_RT_JAX_CACHE_DIR") or str(tmp_path_factory.mktemp("jax-cache"))
 
 
 def child_env() -> dict[str, str]:
