@@ -27,7 +27,6 @@ EXIT_INVALID = 2
 EXIT_NO_STACK = 3
 EXIT_STOPPED = 75
 # Set by the worker (runs/materialize.child_env): the JAX compilation cache directory.
-JAX_CACHE_ENV = "TUNIX_RT_JAX_CACHE_DIR"
 USAGE = "usage: python -m tunix_rt.training SPEC.json | --probe"
 # The run's log shows the first training prompt as rendered (chat template or Gemma turns).
 PROMPT_SHOWN_CHARS = 300
@@ -123,7 +122,7 @@ def run_real(spec: spec_lib.Spec, events: EventChannel, stop: StopSignal) -> int
         seed=hp.seed,
         pad_id=tok.pad_id,
     )
-    sft.configure_jax(spec.jax_cache_dir or os.environ.get(JAX_CACHE_ENV) or None)
+    sft.configure_jax_for(spec)
     context = max(plan.seq_length, prompt_length + spec.evaluation.max_new_tokens + 1)
     mesh = devices.make_mesh(spec)  # before any weight is loaded: exit 2 if it cannot fit
     built = presets.build_model(spec, tok.vocab_size, context)

@@ -8,26 +8,29 @@ and the examples of dataset.holdout_path are evaluated greedily into eval.json.
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 from typing import Any
 
 from tunix_rt.training import data, environment
 from tunix_rt.training import spec as spec_lib
 from tunix_rt.training.events import EventChannel
 
-JAX_CACHE_ENV = "TUNIX_RT_JAX_CACHE_DIR"
-
 
 class CheckpointMissing(data.DatasetError):
     """The checkpoint to evaluate is not in run_dir (exit 2: the job's inputs are wrong)."""
 
 
-def restore_checkpoint(spec: spec_lib.Spec, built: Any, step: int) -> None:
+def restore_checkpoint(
+    spec: spec_lib.Spec, built: Any, step: int, root: Path | None = None, label: str = "checkpoint"
+) -> None:
+    """Restore committed step `step` of root (default: the run's checkpoints/) into built's
+    model: only the LoRA parameters for a LoRA model (the base comes from its directory)."""
     from tunix.sft import checkpoint_manager
 
-    if not (spec.checkpoints_dir / str(step)).is_dir():
-        raise CheckpointMissing(f"checkpoint {step} is not in {spec.checkpoints_dir}")
-    manager = checkpoint_manager.CheckpointManager(str(spec.checkpoints_dir))
+    root = root or spec.checkpoints_dir
+    if not (root / str(step)).is_dir():
+        raise CheckpointMissing(f"{label} {step} is not in {root}")
+    manager = checkpoint_manager.CheckpointManager(str(root))
     try:
         restored, _meta = manager.maybe_restore(
             built.model, step=step, restore_only_lora_params=built.lora
@@ -35,7 +38,7 @@ def restore_checkpoint(spec: spec_lib.Spec, built: Any, step: int) -> None:
     finally:
         manager.close()
     if restored != step:
-        raise CheckpointMissing(f"checkpoint {step} could not be restored (got {restored})")
+        raise CheckpointMissing(f"{label} {step} could not be restored (got {restored})")
 
 
 def run_evaluate(spec: spec_lib.Spec, events: EventChannel) -> None:
@@ -52,7 +55,7 @@ def run_evaluate(spec: spec_lib.Spec, events: EventChannel) -> None:
     tok = tokenizer.prepare_tokenizer(spec, [])
     tokenizer.check_vocab(spec, tok)
     prompt_length = evaluate.plan_prompt_length(tok, examples)
-    sft.configure_jax(spec.jax_cache_dir or os.environ.get(JAX_CACHE_ENV) or None)
+    sft.configure_jax_for(spec)
     context = prompt_length + spec.evaluation.max_new_tokens + 1
     events.phase("load")
     built = presets.build_model(spec, tok.vocab_size, context)

@@ -18,7 +18,6 @@ worker's one command; the exit codes are the child's).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,6 @@ from tunix_rt.training.events import EventChannel
 from tunix_rt.training.hf_export import ExportError
 
 EXPORT_DIR = "export"
-JAX_CACHE_ENV = "TUNIX_RT_JAX_CACHE_DIR"
 RUN_TOKENIZER_FILE = "tokenizer.model"
 # What a Hugging Face checkpoint directory holds besides weights and config.json.
 TOKENIZER_FILES = (
@@ -175,7 +173,7 @@ def run_export(spec: spec_lib.Spec, events: EventChannel) -> dict[str, Any]:
     if spec.export.format == "peft" and spec.hyperparameters.lora_rank is None:
         raise ExportError("format peft needs a LoRA run (hyperparameters.lora_rank)")
     step = spec.export.checkpoint_step
-    sft.configure_jax(spec.jax_cache_dir or os.environ.get(JAX_CACHE_ENV) or None)
+    sft.configure_jax_for(spec)
     events.phase("load")
     vocab, preset_ids = 0, dict[str, int]()
     if getattr(spec.model, "path", None) is None:

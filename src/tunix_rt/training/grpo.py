@@ -16,7 +16,6 @@ retention and resume find them there). A rerun resumes from the latest one.
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ import numpy as np
 
 from tunix_rt.training import data, environment, evaluate, presets, sft, tokenizer
 from tunix_rt.training.batches import plan_total_steps
-from tunix_rt.training.eval_job import CheckpointMissing
+from tunix_rt.training.eval_job import restore_checkpoint
 from tunix_rt.training.events import EventChannel
 from tunix_rt.training.grpo_data import (
     iter_prompt_batches,
@@ -37,7 +36,6 @@ from tunix_rt.training.grpo_rollouts import Rewarder, StepMetrics
 from tunix_rt.training.spec import GRPOSpec, Spec
 from tunix_rt.training.stop import StopSignal
 
-JAX_CACHE_ENV = "TUNIX_RT_JAX_CACHE_DIR"
 TRAINER_ROOT = ".grpo"  # Tunix appends "actor": .grpo/actor -> ../checkpoints
 # Tunix's aux values of the GRPO loss that are logged per step (besides loss, grad_norm...).
 LOGGED_AUX = ("kl", "pg_clipfrac", "entropy")
@@ -45,23 +43,10 @@ LOGGED_AUX = ("kl", "pg_clipfrac", "entropy")
 
 def restore_init(spec: Spec, built: presets.BuiltModel) -> int:
     """The source run's checkpoint spec.init, restored into the freshly built model."""
-    from tunix.sft import checkpoint_manager
-
     assert spec.init is not None
     root = spec.resolve(spec.init.checkpoint_dir)
-    step = spec.init.step
-    if not (root / str(step)).is_dir():
-        raise CheckpointMissing(f"init checkpoint {step} is not in {root}")
-    manager = checkpoint_manager.CheckpointManager(str(root))
-    try:
-        restored, _ = manager.maybe_restore(
-            built.model, step=step, restore_only_lora_params=built.lora
-        )
-    finally:
-        manager.close()
-    if restored != step:
-        raise CheckpointMissing(f"init checkpoint {step} could not be restored (got {restored})")
-    return step
+    restore_checkpoint(spec, built, spec.init.step, root, "init checkpoint")
+    return spec.init.step
 
 
 def link_checkpoints(spec: Spec) -> Path:
@@ -211,7 +196,7 @@ def run_grpo(spec: Spec, events: EventChannel, stop: StopSignal) -> bool:
         tok, eval_examples if len(eval_examples) >= len(subset) else subset
     )
     total_steps = plan_total_steps(hp.max_steps, hp.num_epochs, len(train), hp.batch_size)
-    sft.configure_jax(spec.jax_cache_dir or os.environ.get(JAX_CACHE_ENV) or None)
+    sft.configure_jax_for(spec)
     context = max(
         hp.max_seq_length,
         prompt_length + grpo.max_new_tokens + 1,

@@ -40,7 +40,6 @@ EXIT_FAILED = 1
 EXIT_INVALID = 2
 EXIT_NO_STACK = 3
 MAX_PROMPT_TOKENS = 4096
-JAX_CACHE_ENV = "TUNIX_RT_JAX_CACHE_DIR"
 
 
 class BadRequest(data.DatasetError):
@@ -118,7 +117,7 @@ def sample(spec: spec_lib.Spec, request: SampleRequest) -> dict[str, Any]:
             f"at most {MAX_PROMPT_TOKENS}"
         )
     prompt_length = evaluate.next_power_of_2(max(lengths))
-    sft.configure_jax(spec.jax_cache_dir or os.environ.get(JAX_CACHE_ENV) or None)
+    sft.configure_jax_for(spec)
     context = prompt_length + request.max_new_tokens + 1
     built, step = restore_model(spec, request.step, tok.vocab_size, context)
     loaded = time.perf_counter()

@@ -9,6 +9,7 @@ TrainingHooks announce phases and committed checkpoints.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,15 @@ class TrainOutcome:
     final_step: int
     stopped: bool
     wall_s: float
+
+
+# Where a worker points its children's JAX compilation cache (runs/materialize.py sets it).
+JAX_CACHE_ENV = "TUNIX_RT_JAX_CACHE_DIR"
+
+
+def configure_jax_for(spec: Spec) -> None:
+    """The compilation cache of the spec, else the worker's (JAX_CACHE_ENV), else none."""
+    configure_jax(spec.jax_cache_dir or os.environ.get(JAX_CACHE_ENV) or None)
 
 
 def configure_jax(cache_dir: str | None) -> None:
