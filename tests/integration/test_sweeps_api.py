@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.integration.worker_helpers import DATASET_KEY, ensure_dataset
+from tests.run_rows import add_artifact, insert_run
 from tests.sse_client import iter_events, live_server
 from tunix_rt.db import models
 from tunix_rt.runs import queue
@@ -215,3 +216,41 @@ async def test_progress_stream_follows_the_sweep_to_its_end(
     last = [e for e in events if e.event == "sweep"][-1].data
     assert last["status"] == "cancelled"
     assert [t["run_status"] for t in last["trials"]] == ["cancelled", "cancelled"]
+
+
+async def test_a_base_init_from_is_resolved_once_and_pinned_for_every_trial(
+    client: httpx.AsyncClient, sessions: Sessions, settings: Settings
+) -> None:
+    await ensure_dataset(sessions)
+    source = await insert_run(sessions, status="completed", dataset_key=DATASET_KEY)
+    for step in (2, 4):
+        await add_artifact(sessions, source, f"checkpoints/{step}", kind="checkpoint")
+    base = {"max_steps": 8, "algorithm": "grpo", "init_from": {"run_id": str(source)}}
+    missing = await client.post(
+        "/api/sweeps",
+        json=spec(base={**base, "init_from": {"run_id": str(uuid.uuid4())}}),
+    )
+    assert missing.status_code == 404 and "init_from" in missing.text
+    created = await client.post("/api/sweeps", json=spec(base=base, n_trials=2))
+    assert created.status_code == 202, created.text
+    sweep_id = uuid.UUID(created.json()["sweep_id"])
+    # A later checkpoint of the source does not change where the trials start.
+    await add_artifact(sessions, source, "checkpoints/6", kind="checkpoint")
+    async with sessions() as session:
+        await controller.advance_sweep(session, sweep_id, settings)
+        await session.commit()
+    async with sessions() as session:
+        runs = list(
+            await session.scalars(select(models.Run).where(models.Run.sweep_id == sweep_id))
+        )
+        assert len(runs) == 2
+        assert {r.request["init_from"]["checkpoint"] for r in runs} == {4}
+        assert {r.model_id for r in runs} == {"tiny"}
+        pins = set(
+            await session.scalars(
+                select(models.CheckpointPin.reason).where(
+                    models.CheckpointPin.run_id == source, models.CheckpointPin.step == 4
+                )
+            )
+        )
+        assert pins == {f"init:{r.id}" for r in runs}

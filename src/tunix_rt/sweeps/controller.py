@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tunix_rt import errors
 from tunix_rt.db import models
-from tunix_rt.runs import queue
+from tunix_rt.runs import init_source, queue
 from tunix_rt.runs.notify import Hub, Notice, Subscription
 from tunix_rt.settings import Settings
 from tunix_rt.sweeps import search, store
@@ -113,7 +113,10 @@ async def advance_sweep(
             run_request = request.trial_request(
                 params, name=trial_name(sweep, number), tags=[tag[:MAX_TRIAL_TAG_CHARS]]
             )
-        except ValueError as exc:  # cannot happen for a validated space; never loop on it
+            # The base's init_from (a step, resolved at create): checked again, since the
+            # source may have gone since, and pinned for this trial like a submitted run.
+            await init_source.resolve_init_from(session, run_request)
+        except (ValueError, errors.TunixRtError) as exc:  # never loop on it
             sweep.trial_meta = meta
             await store.finish_sweep(session, sweep, store.FAILED, str(exc))
             return notices
@@ -123,6 +126,7 @@ async def advance_sweep(
             default_timeout_s=settings.default_timeout_s,
             default_max_attempts=settings.default_max_attempts,
         )
+        await init_source.pin_init_checkpoint(session, run, run_request)
         await queue.update_run_fields(session, run.id, sweep_id=sweep.id, trial_number=number)
         meta[str(number)] = {"params": params, "system_attrs": system_attrs}
         records.append(

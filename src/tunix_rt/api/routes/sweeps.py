@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query
 from tunix_rt.api import sse
 from tunix_rt.api.context import AppContext
 from tunix_rt.api.deps import Context, Session
+from tunix_rt.runs import init_source
 from tunix_rt.sweeps import search, store
 from tunix_rt.sweeps.schema import (
     ImportanceOut,
@@ -31,9 +32,21 @@ PROGRESS_MIN_GAP_S = 0.25
 PROGRESS_KINDS = frozenset({"status", "metric", "enqueued", "sweep"})
 
 
+async def pin_start_checkpoint(session: Session, request: SweepRequest) -> None:
+    """A base init_from is checked and its checkpoint resolved to a step now, in the stored
+    base, so every trial starts from the same weights (each trial pins it when queued)."""
+    first = request.trial_request({})
+    if first.init_from is None:
+        return
+    await init_source.resolve_init_from(session, first)
+    request.base["init_from"] = first.init_from.model_dump(mode="json")
+    request.base["model_id"] = first.model_id
+
+
 @router.post("", response_model=SweepCreated, status_code=202)
 async def create_sweep(request: SweepRequest, ctx: Context, session: Session) -> SweepCreated:
     """Start a sweep: trials are asked from Optuna and run on the queue by the controller."""
+    await pin_start_checkpoint(session, request)
     sweep = await store.create_sweep(session, request)
     await session.commit()
     ctx.hub.wake_all("sweep")  # the controller in this process asks the first trials now
