@@ -21,26 +21,29 @@ from tests.e2e.conftest import REPO_ROOT, Server, save_screenshot, start_server
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 GRPO_CHILD = REPO_ROOT / "tests" / "fixtures" / "grpo_child.py"
+SAMPLE_CHILD = REPO_ROOT / "tests" / "fixtures" / "sample_child.py"
 
 
 @pytest.fixture(scope="module")
 def grpo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     command = json.dumps([sys.executable, str(GRPO_CHILD), "ok"])
+    sample = json.dumps([sys.executable, str(SAMPLE_CHILD), "echo"])
     srv = start_server(
-        tmp_path_factory.mktemp("e2e-grpo-home"), {"TUNIX_RT_WORKER_COMMAND": command}
+        tmp_path_factory.mktemp("e2e-grpo-home"),
+        {"TUNIX_RT_WORKER_COMMAND": command, "TUNIX_RT_SAMPLE_COMMAND": sample},
     )
     yield srv
     srv.stop()
 
 
-def completed_sft_run(api: httpx.Client) -> tuple[str, str]:
+def completed_sft_run(api: httpx.Client, version: str = "v1") -> tuple[str, str]:
     generated = api.post("/api/traces/generate", json={"task": "addition", "count": 12, "seed": 5})
     assert generated.status_code in (200, 201), generated.text
     build = api.post(
         "/api/datasets/build",
         json={
             "dataset_name": "e2e-grpo",
-            "dataset_version": "v1",
+            "dataset_version": version,
             "filters": {"task": "addition"},
             "holdout_fraction": 0.25,
         },
@@ -113,3 +116,19 @@ def test_continue_with_grpo_and_browse_its_rollouts(grpo_server: Server, page: P
     page.get_by_test_id("rollouts-saved-all").click()
     expect(page).to_have_url(re.compile(r"/traces\?source=rollout$"))
     expect(page.get_by_test_id("trace-row")).to_have_count(2)
+
+
+def test_try_it_generates_from_a_chosen_checkpoint(grpo_server: Server, page: Page) -> None:
+    """The Try it tab sends the prompts and the checkpoint to the generate endpoint, whose
+    child (tests/fixtures/sample_child.py) answers from the staged checkpoint's files."""
+    with httpx.Client(base_url=grpo_server.url, timeout=30) as api:
+        sft_id, _ = completed_sft_run(api, "v2")
+    page.goto(f"{grpo_server.url}/runs/{sft_id}")
+    page.get_by_test_id("tab-try").click()
+    page.get_by_test_id("try-prompt").fill("What is 12+30?\n---\nHi")
+    page.get_by_test_id("try-checkpoint").select_option("3")
+    page.get_by_test_id("try-generate").click()
+    expect(page.get_by_test_id("try-completion")).to_have_count(2, timeout=30_000)
+    expect(page.get_by_test_id("try-text").first).to_contain_text("step 3 weights")
+    expect(page.get_by_test_id("try-answer")).to_have_text(["14", "2"])
+    save_screenshot(page, "try-it")
