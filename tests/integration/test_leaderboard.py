@@ -30,12 +30,13 @@ async def add_evaluation(
     *,
     status: str = "completed",
     lr: float = 0.003,
+    algorithm: str = "sft",
 ) -> tuple[uuid.UUID, uuid.UUID]:
     run_id = await run_rows.insert_run(
         sessions,
         status="completed",
         dataset_key=dataset_key,
-        request={"dataset_key": dataset_key, "learning_rate": lr},
+        request={"dataset_key": dataset_key, "learning_rate": lr, "algorithm": algorithm},
         name=f"lr {lr}",
     )
     examples = [(f"k{i}", i < correct) for i in range(n)]
@@ -51,7 +52,7 @@ async def test_leaderboard_ranks_best_first_with_wilson_intervals(
     _, low = await add_evaluation(sessions, "lb-v1", 150, 200, lr=0.001)
     _, high = await add_evaluation(sessions, "lb-v1", 186, 200, lr=0.003)
     # The same value on fewer examples: a wider interval, ranked after the larger sample.
-    _, small = await add_evaluation(sessions, "lb-v1", 93, 100, lr=0.01)
+    _, small = await add_evaluation(sessions, "lb-v1", 93, 100, lr=0.01, algorithm="grpo")
     await add_evaluation(sessions, "lb-v1", 200, 200, status="failed")
     await add_evaluation(sessions, "other-v1", 200, 200)
     resp = await client.get("/api/leaderboard", params={"dataset_key": "lb-v1"})
@@ -66,6 +67,8 @@ async def test_leaderboard_ranks_best_first_with_wilson_intervals(
     assert math.isclose(top["ci_low"], lo, abs_tol=1e-9)
     assert math.isclose(top["ci_high"], hi, abs_tol=1e-9)
     assert data[1]["ci_low"] < top["ci_low"]  # fewer examples: less certain
+    # A GRPO run says so; SFT, the default, is left out.
+    assert data[1]["hyperparameters"] == {"algorithm": "grpo", "learning_rate": 0.01}
 
 
 async def test_leaderboard_bad_input_is_4xx(client: httpx.AsyncClient) -> None:

@@ -27,6 +27,7 @@ EVALUATION_ARG = typer.Argument(
     ..., help="Evaluation id, or a unique prefix of it such as the 8-character short id."
 )
 HYPERPARAMETER_NAMES = {
+    "algorithm": "algo",
     "learning_rate": "lr",
     "batch_size": "bs",
     "max_steps": "steps",

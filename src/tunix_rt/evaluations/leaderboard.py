@@ -21,6 +21,7 @@ from tunix_rt.evaluations import stats
 
 METRICS = ("exact_match", "format_ok")
 KEY_HYPERPARAMETERS = (
+    "algorithm",  # shown for the non-default one only (grpo): an SFT row says nothing more
     "learning_rate",
     "batch_size",
     "max_steps",
@@ -29,6 +30,7 @@ KEY_HYPERPARAMETERS = (
     "seed",
 )
 MAX_ENTRIES = 500
+DEFAULT_ALGORITHM = "sft"
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,9 @@ def _entry(
         ci_low=low,
         ci_high=high,
         n=n,
-        hyperparameters={k: req[k] for k in KEY_HYPERPARAMETERS if req.get(k) is not None},
+        hyperparameters={
+            k: req[k] for k in KEY_HYPERPARAMETERS if req.get(k) not in (None, DEFAULT_ALGORITHM)
+        },
         wall_s=wall_s,
         created_at=evaluation.created_at,
     )
