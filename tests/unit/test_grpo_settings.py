@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+import pytest
+from pydantic import BaseModel, ValidationError
 
 from tunix_rt.runs.schema import GRPOSpec as RequestGRPO
 from tunix_rt.runs.schema import RunRequest
@@ -33,3 +34,15 @@ def test_a_requests_grpo_settings_are_a_valid_spec_grpo() -> None:
     dumped = request.grpo.model_dump()
     spec = Spec.model_validate({"run_dir": "/tmp/x", "algorithm": "grpo", "grpo": dumped})
     assert spec.grpo == GRPOSpec(**dumped)
+
+
+def test_more_than_one_update_per_rollout_batch_is_refused() -> None:
+    """num_iterations > 1 would count optimiser steps where rewards, rollout files and resume
+    count rollout batches: refused until they line up."""
+    body = {"dataset_key": "d", "algorithm": "grpo", "model_path": "/m", "model_id": "qwen3-0.6b"}
+    with pytest.raises(ValidationError, match="num_iterations"):
+        RunRequest.model_validate({**body, "grpo": {"num_iterations": 2}})
+    with pytest.raises(ValidationError, match="num_iterations"):
+        Spec.model_validate(
+            {"run_dir": "/tmp/x", "algorithm": "grpo", "grpo": {"num_iterations": 2}}
+        )

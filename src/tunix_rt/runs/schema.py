@@ -46,7 +46,9 @@ class GRPOSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     num_generations: int = Field(default=4, ge=2, le=64, description="Completions per prompt.")
-    num_iterations: int = Field(default=1, ge=1, le=16, description="Updates per batch.")
+    # One update per batch of rollouts for now: with more, Tunix's optimizer steps and our
+    # rollout steps (rewards, rollout files, resume) would not line up (training.md, GRPO).
+    num_iterations: int = Field(default=1, ge=1, le=1, description="Updates per batch.")
     beta: float = Field(default=0.04, ge=0, le=10, description="KL to the initial policy.")
     epsilon: float = Field(default=0.2, gt=0, le=1, description="Clipping.")
     temperature: float = Field(default=0.9, gt=0, le=5, description="Sampling temperature.")

@@ -145,7 +145,8 @@ class GRPOSpec(_Strict):
     """Algorithm "grpo" (training/grpo.py): group-relative policy optimisation with Tunix."""
 
     num_generations: int = Field(default=4, ge=2, le=64)  # completions per prompt (a group)
-    num_iterations: int = Field(default=1, ge=1, le=16)  # policy updates per batch of rollouts
+    # Policy updates per batch of rollouts: 1 for now (see runs/schema.py GRPOSpec).
+    num_iterations: int = Field(default=1, ge=1, le=1)
     beta: float = Field(default=0.04, ge=0, le=10)  # KL to the reference (initial) policy
     epsilon: float = Field(default=0.2, gt=0, le=1)  # clipping
     temperature: float = Field(default=0.9, gt=0, le=5)  # sampling temperature of rollouts

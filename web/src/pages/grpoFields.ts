@@ -14,7 +14,7 @@ export type GrpoKey = `grpo.${GrpoField}`;
 
 export const GRPO_FIELDS = {
   num_generations: { label: 'Generations per prompt', kind: 'int', section: 'main', min: 2, max: 64, initial: '4' },
-  num_iterations: { label: 'Updates per batch', kind: 'int', section: 'main', min: 1, max: 16, initial: '1' },
+  num_iterations: { label: 'Updates per batch', kind: 'int', section: 'main', min: 1, max: 1, initial: '1' },
   beta: { label: 'KL weight (beta)', kind: 'float', section: 'main', min: 0, max: 10, initial: '0.04' },
   epsilon: { label: 'Clipping (epsilon)', kind: 'float', section: 'main', exclusiveMin: 0, max: 1, initial: '0.2' },
   temperature: { label: 'Sampling temperature', kind: 'float', section: 'main', exclusiveMin: 0, max: 5, initial: '0.9' },
