@@ -10,6 +10,7 @@ import type {
   EvaluationSubmitted,
   RunCheckpoints,
 } from '../api/types';
+import { CheckpointSelect } from '../components/CheckpointSelect';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { FieldError } from '../components/FieldError';
 import { formatDate, formatPercent } from '../lib/format';
@@ -176,21 +177,7 @@ function EvaluateCheckpointForm({
       <div className="form-grid">
         <label>
           Checkpoint
-          <select
-            data-testid="evaluate-checkpoint"
-            value={checkpoint}
-            onChange={(event) => setCheckpoint(event.target.value)}
-          >
-            <option value="latest">latest</option>
-            {checkpoints.data?.best_step != null && <option value="best">best (step {checkpoints.data.best_step})</option>}
-            {steps.map((c) => (
-              <option key={c.step} value={String(c.step)}>
-                step {c.step}
-                {c.best ? ' (best)' : ''}
-                {c.latest ? ' (latest)' : ''}
-              </option>
-            ))}
-          </select>
+          <CheckpointSelect checkpoints={checkpoints.data} value={checkpoint} onChange={setCheckpoint} testId="evaluate-checkpoint" />
           <FieldError name="checkpoint" errors={form.fieldErrors} />
         </label>
         <label>

@@ -5,6 +5,7 @@ import { useState } from 'react';
 import { api } from '../api/client';
 import type { components } from '../api/schema';
 import type { RunCheckpoints } from '../api/types';
+import { CheckpointSelect } from '../components/CheckpointSelect';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { FieldError } from '../components/FieldError';
 import { useAsync } from '../lib/useAsync';
@@ -88,17 +89,7 @@ export function TryItPanel({ runId, version }: { runId: string; version: number 
         <div className="form-grid">
           <label>
             Checkpoint
-            <select data-testid="try-checkpoint" value={checkpoint} onChange={(event) => setCheckpoint(event.target.value)}>
-              <option value="latest">latest</option>
-              {checkpoints.data?.best_step != null && <option value="best">best (step {checkpoints.data.best_step})</option>}
-              {steps.map((c) => (
-                <option key={c.step} value={String(c.step)}>
-                  step {c.step}
-                  {c.best ? ' (best)' : ''}
-                  {c.latest ? ' (latest)' : ''}
-                </option>
-              ))}
-            </select>
+            <CheckpointSelect checkpoints={checkpoints.data} value={checkpoint} onChange={setCheckpoint} testId="try-checkpoint" />
             <FieldError name="checkpoint" errors={form.fieldErrors} />
           </label>
           <label>
