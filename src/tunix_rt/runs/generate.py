@@ -31,7 +31,6 @@ from typing import Annotated, Any, Literal
 
 import anyio
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tunix_rt import errors
@@ -143,18 +142,6 @@ class Staged:
     step: int
 
 
-async def _checkpoint_rows(
-    session: AsyncSession, run_id: uuid.UUID, step: int
-) -> dict[str, models.RunArtifact]:
-    names = [f"{artifacts.CHECKPOINTS_DIR}/{step}", *materialize.TOKENIZER_NAMES]
-    rows = await session.execute(
-        select(models.RunArtifact).where(
-            models.RunArtifact.run_id == run_id, models.RunArtifact.name.in_(names)
-        )
-    )
-    return {row.name: row for row in rows.scalars().all()}
-
-
 def _link(source: Path, target: Path) -> int:
     if not source.exists():
         return 0
@@ -178,7 +165,7 @@ async def stage(
                 "only a training run has checkpoints to generate from"
             )
         step = await run_checkpoints.resolve_step(session, run, request.checkpoint, "generate from")
-        rows = await _checkpoint_rows(session, run_id, step)
+        rows = await materialize.checkpoint_and_tokenizer_rows(session, run_id, step)
         checkpoint = rows.get(f"{artifacts.CHECKPOINTS_DIR}/{step}")
         if checkpoint is None:
             if step in run_checkpoints.pruned_steps(run):
@@ -205,7 +192,7 @@ async def stage(
     try:
         linked = await anyio.to_thread.run_sync(link)
         async with sessions() as session:  # a new transaction: sees a committed prune
-            still = await _checkpoint_rows(session, run_id, step)
+            still = await materialize.checkpoint_and_tokenizer_rows(session, run_id, step)
         if linked == 0 or checkpoint.name not in still:
             raise errors.Conflict(
                 f"checkpoint step {step} of run {run_id} was deleted (retention) while it "

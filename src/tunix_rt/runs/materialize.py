@@ -283,6 +283,19 @@ async def hand_over_checkpoint(
     return None
 
 
+async def checkpoint_and_tokenizer_rows(
+    session: AsyncSession, run_id: uuid.UUID, step: int
+) -> dict[str, models.RunArtifact]:
+    """The artifact rows of checkpoint `step` of a run and of its tokenizer files, by name."""
+    names = [f"{artifacts.CHECKPOINTS_DIR}/{step}", *TOKENIZER_NAMES]
+    rows = await session.scalars(
+        select(models.RunArtifact).where(
+            models.RunArtifact.run_id == run_id, models.RunArtifact.name.in_(names)
+        )
+    )
+    return {row.name: row for row in rows.all()}
+
+
 async def link_source_checkpoint(
     session: AsyncSession,
     source: models.Run,
@@ -299,15 +312,7 @@ async def link_source_checkpoint(
     the checkpoint is gone, or the tokenizer of a preset-model run (trained by that run:
     without it the embedding rows mean nothing)."""
     name = f"{artifacts.CHECKPOINTS_DIR}/{step}"
-    rows = (
-        await session.scalars(
-            select(models.RunArtifact).where(
-                models.RunArtifact.run_id == source.id,
-                models.RunArtifact.name.in_([name, *TOKENIZER_NAMES]),
-            )
-        )
-    ).all()
-    by_name = {row.name: row for row in rows}
+    by_name = await checkpoint_and_tokenizer_rows(session, source.id, step)
     source_dir = run_dir_of(settings, source.id)
     checkpoint = by_name.get(name)
     if checkpoint is None or not (source_dir / checkpoint.relpath).is_dir():
