@@ -181,16 +181,7 @@ def run_real(spec: spec_lib.Spec, events: EventChannel, stop: StopSignal) -> int
         return EXIT_STOPPED
     print(f"trained steps {outcome.start_step}..{outcome.final_step} in {outcome.wall_s:.1f}s")
     events.phase("evaluate")
-    evaluate.run_evaluation(
-        built,
-        tok,
-        eval_examples,
-        spec.evaluation.max_examples,
-        spec.evaluation.max_new_tokens,
-        spec.root / "eval.json",
-        events,
-        outcome.final_step,
-    )
+    evaluate.evaluate_run(spec, built, tok, eval_examples, events, outcome.final_step)
     events.phase("done")
     return EXIT_OK
 

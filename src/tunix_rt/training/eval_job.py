@@ -66,14 +66,5 @@ def run_evaluate(spec: spec_lib.Spec, events: EventChannel) -> None:
         flush=True,
     )
     events.phase("evaluate")
-    evaluate.run_evaluation(
-        built,
-        tok,
-        examples,
-        spec.evaluation.max_examples,
-        spec.evaluation.max_new_tokens,
-        spec.root / "eval.json",
-        events,
-        step,
-    )
+    evaluate.evaluate_run(spec, built, tok, examples, events, step)
     events.phase("done")

@@ -18,6 +18,7 @@ from tunix_rt.traces import scorer
 from tunix_rt.training import data
 from tunix_rt.training.events import EventChannel
 from tunix_rt.training.presets import BuiltModel
+from tunix_rt.training.spec import Spec
 from tunix_rt.training.tokenizer import (
     SamplerTokenizer,
     Tokenizer,
@@ -318,3 +319,25 @@ def run_evaluation(
         flush=True,
     )
     return summary
+
+
+def evaluate_run(
+    spec: Spec,
+    built: BuiltModel,
+    tokenizer: Tokenizer,
+    holdout: list[data.Example],
+    events: EventChannel,
+    step: int,
+) -> dict[str, Any]:
+    """The evaluation a run's spec asks for (its evaluation settings) into run_dir/eval.json:
+    the end of a training run, or an evaluation job."""
+    return run_evaluation(
+        built,
+        tokenizer,
+        holdout,
+        spec.evaluation.max_examples,
+        spec.evaluation.max_new_tokens,
+        spec.root / "eval.json",
+        events,
+        step,
+    )

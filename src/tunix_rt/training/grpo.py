@@ -272,15 +272,6 @@ def run_grpo(spec: Spec, events: EventChannel, stop: StopSignal) -> bool:
             mid_eval[0].maybe_run(final_step)
         events.phase("evaluate")
         trained = dataclasses.replace(built, model=actor.model)
-        evaluate.run_evaluation(
-            trained,
-            tok,
-            eval_examples,
-            spec.evaluation.max_examples,
-            spec.evaluation.max_new_tokens,
-            spec.root / "eval.json",
-            events,
-            final_step,
-        )
+        evaluate.evaluate_run(spec, trained, tok, eval_examples, events, final_step)
     events.phase("done")
     return False
